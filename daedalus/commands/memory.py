@@ -1,0 +1,46 @@
+"""`daedalus memory`: KV-cache and weight bytes over contexts and batches; what fits on N devices."""
+
+from __future__ import annotations
+
+from simulators.errors import ConfigError
+from simulators.predict import Dtypes, memory_table
+
+from ..args import add_dtypes, add_format, add_hardware, add_models, int_list, models_from, profiles_from
+from ..output import emit
+
+DEFAULT_MODELS = ["deepseek-v3", "deepseek-v2", "deepseek-llm-67b", "llama-3.1-405b", "qwen2.5-72b"]
+TABLE_COLUMNS = ["model", "attention", "batch", "context", "kv_dtype", "kv_bytes_per_token", "kv_bytes",
+                 "weight_bytes", "params_total", "params_active"]
+
+
+def run(args) -> int:
+    if args.devices < 1:
+        raise ConfigError(f"--devices: expected a positive integer, got {args.devices}")
+    models = models_from(args, DEFAULT_MODELS)
+    profiles = profiles_from(args, []) if args.hardware else []
+    df = memory_table(
+        models,
+        batches=int_list("--batch", args.batch, [1]),
+        contexts=int_list("--context", args.context, [4096, 32768, 131072]),
+        dtypes=Dtypes(args.weight_dtype, args.act_dtype, args.kv_dtype),
+        profiles=profiles,
+        devices=args.devices,
+    )
+    if args.format == "table":
+        cols = TABLE_COLUMNS + (["hardware", "devices", "fits", "max_batch_at_context", "max_context_at_batch"]
+                                if profiles else [])
+        df = df[cols]
+    emit(df, args.format)
+    return 0
+
+
+def register(sub) -> None:
+    p = sub.add_parser("memory", help="KV cache and weight memory per model over context and batch")
+    add_models(p, "default: " + ", ".join(DEFAULT_MODELS))
+    add_hardware(p, "optional: adds fits / max batch / max context on --devices of it")
+    p.add_argument("--context", action="append", help="context lengths, comma list, k = 1024 (default 4k,32k,128k)")
+    p.add_argument("--batch", action="append", help="batch sizes, comma list (default 1)")
+    p.add_argument("--devices", type=int, default=1, help="devices the model is spread over (default 1)")
+    add_dtypes(p)
+    add_format(p)
+    p.set_defaults(func=run)

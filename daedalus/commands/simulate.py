@@ -1,0 +1,72 @@
+"""`daedalus simulate`: roofline time per op and per step for models x hardware x cases."""
+
+from __future__ import annotations
+
+import sys
+
+from simulators.errors import ConfigError
+from simulators.predict import PHASES, Dtypes, simulate
+
+from ..args import (add_dtypes, add_format, add_hardware, add_models, int_list, models_from, profiles_from,
+                    str_list)
+from ..output import emit, records
+
+CASE_KEYS = ["model", "hardware", "phase", "batch", "query_len", "context"]
+TABLE_COLUMNS = ["model", "hardware", "phase", "batch", "context", "flop", "bytes", "time_s", "bound",
+                 "time_per_token_s", "tokens_per_s", "devices_for_memory"]
+OP_TABLE_COLUMNS = ["model", "hardware", "phase", "batch", "context", "op", "family", "n_layers", "compute_dtype",
+                    "flop", "bytes", "compute_time_s", "memory_time_s", "time_s", "bound"]
+OP_COLUMNS = ["op", "family", "n_layers", "compute_dtype", "flop", "bytes", "arithmetic_intensity_flop_per_byte",
+              "compute_time_s", "memory_time_s", "time_s", "bound"]
+
+
+def run(args) -> int:
+    if args.decode_tokens < 1:
+        raise ConfigError(f"--decode-tokens: expected a positive integer, got {args.decode_tokens}")
+    if args.routing_skew < 0:
+        raise ConfigError(f"--routing-skew: expected a number >= 0, got {args.routing_skew}")
+    result = simulate(
+        models_from(args, ["deepseek-v3"]),
+        profiles_from(args, ["h100-sxm"]),
+        phases=str_list(args.phase, ["decode"]),
+        batches=int_list("--batch", args.batch, [1]),
+        contexts=int_list("--context", args.context, [4096]),
+        dtypes=Dtypes(args.weight_dtype, args.act_dtype, args.kv_dtype),
+        mla_mode=args.mla_mode,
+        routing_skew=args.routing_skew,
+        decode_tokens=args.decode_tokens,
+        mode=args.mode,
+        per_op=args.per_op or args.format == "json",
+    )
+    totals, ops = result.totals, result.ops
+    if args.format == "json":
+        out = records(totals)
+        grouped = {key: grp for key, grp in ops.groupby(CASE_KEYS, sort=False)}
+        for rec in out:
+            rec["ops"] = records(grouped[tuple(rec[k] for k in CASE_KEYS)][OP_COLUMNS])
+        emit(totals, "json", json_records=out)
+    elif args.per_op:
+        emit(ops if args.format == "csv" else ops[OP_TABLE_COLUMNS], args.format)
+    else:
+        emit(totals if args.format == "csv" else totals[TABLE_COLUMNS], args.format)
+    if args.format == "table" and not args.per_op:
+        sys.stdout.write("(per-op rows: --per-op; all columns: --format csv or json)\n")
+    return 0
+
+
+def register(sub) -> None:
+    p = sub.add_parser("simulate", help="roofline prediction per op and per step")
+    add_models(p, "default: deepseek-v3")
+    add_hardware(p, "default: h100-sxm")
+    p.add_argument("--phase", action="append", help=f"phases, comma list of {', '.join(PHASES)} (default decode)")
+    p.add_argument("--batch", action="append", help="batch sizes, comma list (default 1)")
+    p.add_argument("--context", action="append", help="context lengths, comma list, k = 1024 (default 4096)")
+    p.add_argument("--decode-tokens", type=int, default=1, help="query tokens per decode step (1 + MTP drafts)")
+    p.add_argument("--mla-mode", default="auto", help="auto (naive prefill, absorbed decode), naive or absorbed")
+    p.add_argument("--routing-skew", type=float, default=0.0,
+                   help="Zipf exponent of expert popularity (0 = uniform routing)")
+    p.add_argument("--mode", default="speed_of_light", help="speed_of_light or calibrated")
+    p.add_argument("--per-op", action="store_true", help="one row per op instead of per case")
+    add_dtypes(p)
+    add_format(p)
+    p.set_defaults(func=run)

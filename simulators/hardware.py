@@ -1,0 +1,262 @@
+"""Hardware profiles: frozen dataclasses loaded from `hardware_profiles/*.yaml`.
+
+Every number keeps its provenance (`Sourced`). Link bandwidths are per direction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import ConfigError
+from .provenance import Sourced, parse_sourced
+from .units import DTYPE_BYTES
+
+PEAK_DTYPES = ("fp32", "tf32", "bf16", "fp16", "fp8", "int8", "fp4")
+
+
+@dataclass(frozen=True)
+class Link:
+    """A fabric: NVLink/HCCS/UB/Infinity Fabric (scale-up) or NICs (scale-out), per device."""
+
+    fabric: str
+    bandwidth_bytes_per_s_per_direction: Sourced
+    domain_devices: Sourced | None = None
+    latency_s: Sourced | None = None
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Fitted by `daedalus validate` from measurements: achievable fraction of peak per op family."""
+
+    run_id: str
+    compute_efficiency: dict[str, float] = field(default_factory=dict)
+    memory_efficiency: dict[str, float] = field(default_factory=dict)
+    overhead_s: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class HardwareProfile:
+    name: str
+    display_name: str
+    vendor: str
+    peak_flop_per_s: dict[str, Sourced]
+    memory_bytes: Sourced
+    memory_bandwidth_bytes_per_s: Sourced
+    onchip_cache_bytes: Sourced | None = None
+    scaleup: Link | None = None
+    scaleout: Link | None = None
+    tdp_w: Sourced | None = None
+    price_usd: Sourced | None = None
+    price_usd_per_hour: Sourced | None = None
+    aliases: tuple[str, ...] = ()
+    notes: str = ""
+    path: str = ""
+    calibration: Calibration | None = None
+
+    def peak(self, dtype: str) -> float | None:
+        """Dense peak FLOP/s for a dtype, or None when unsupported."""
+        entry = self.peak_flop_per_s.get(dtype)
+        return None if entry is None else entry.value
+
+    def provenance(self) -> list[dict[str, Any]]:
+        """One record per sourced number: field, value, status, source, formula, note."""
+        rows: list[dict[str, Any]] = []
+
+        def add(field_name: str, s: Sourced | None) -> None:
+            if s is not None:
+                rows.append(
+                    {
+                        "hardware": self.name,
+                        "field": field_name,
+                        "value": s.value,
+                        "status": s.status,
+                        "source": s.source,
+                        "formula": s.formula,
+                        "note": s.note,
+                        "range_low": None if s.range is None else s.range[0],
+                        "range_high": None if s.range is None else s.range[1],
+                    }
+                )
+
+        for dtype, s in self.peak_flop_per_s.items():
+            add(f"peak_flop_per_s.{dtype}", s)
+        add("memory_bytes", self.memory_bytes)
+        add("memory_bandwidth_bytes_per_s", self.memory_bandwidth_bytes_per_s)
+        add("onchip_cache_bytes", self.onchip_cache_bytes)
+        for prefix, link in (("scaleup", self.scaleup), ("scaleout", self.scaleout)):
+            if link is not None:
+                add(f"{prefix}.bandwidth_bytes_per_s_per_direction", link.bandwidth_bytes_per_s_per_direction)
+                add(f"{prefix}.domain_devices", link.domain_devices)
+                add(f"{prefix}.latency_s", link.latency_s)
+        add("tdp_w", self.tdp_w)
+        add("price_usd", self.price_usd)
+        add("price_usd_per_hour", self.price_usd_per_hour)
+        return rows
+
+
+_TOP_KEYS = {
+    "name", "aliases", "display_name", "vendor", "peak_flop_per_s", "memory_bytes",
+    "memory_bandwidth_bytes_per_s", "onchip_cache_bytes", "scaleup", "scaleout", "tdp_w",
+    "price_usd", "price_usd_per_hour", "notes", "calibration",
+}
+
+
+def _link(raw: Any, where: str) -> Link | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: expected a mapping")
+    if "bandwidth_bytes_per_s_per_direction" not in raw:
+        hint = ""
+        if any("bandwidth" in k for k in raw):
+            hint = " (give per-direction bandwidth; halve a bidirectional figure)"
+        raise ConfigError(f"{where}: missing required field 'bandwidth_bytes_per_s_per_direction'{hint}")
+    unknown = set(raw) - {"fabric", "bandwidth_bytes_per_s_per_direction", "domain_devices", "latency_s"}
+    if unknown:
+        raise ConfigError(f"{where}: unknown field(s) {', '.join(sorted(unknown))}")
+    opt = {k: parse_sourced(raw[k], f"{where}.{k}") for k in ("domain_devices", "latency_s") if raw.get(k) is not None}
+    return Link(
+        fabric=str(raw.get("fabric", "")),
+        bandwidth_bytes_per_s_per_direction=parse_sourced(
+            raw["bandwidth_bytes_per_s_per_direction"], f"{where}.bandwidth_bytes_per_s_per_direction"
+        ),
+        **opt,
+    )
+
+
+def _calibration(raw: Any, where: str) -> Calibration | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, dict) or "run_id" not in raw:
+        raise ConfigError(f"{where}: expected a mapping with run_id")
+
+    def factors(key: str) -> dict[str, float]:
+        block = raw.get(key) or {}
+        if not isinstance(block, dict):
+            raise ConfigError(f"{where}.{key}: expected a mapping of op family to number")
+        out = {}
+        for fam, v in block.items():
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0:
+                raise ConfigError(f"{where}.{key}.{fam}: expected a non-negative number, got {v!r}")
+            out[str(fam)] = float(v)
+        return out
+
+    return Calibration(
+        run_id=str(raw["run_id"]),
+        compute_efficiency=factors("compute_efficiency"),
+        memory_efficiency=factors("memory_efficiency"),
+        overhead_s=factors("overhead_s"),
+    )
+
+
+def parse_profile(raw: Any, path: str) -> HardwareProfile:
+    """Validate a parsed YAML document into a HardwareProfile. Errors name file and field."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a YAML mapping at top level")
+    unknown = set(raw) - _TOP_KEYS
+    if unknown:
+        raise ConfigError(f"{path}: unknown field(s) {', '.join(sorted(unknown))}")
+    for key in ("name", "peak_flop_per_s", "memory_bytes", "memory_bandwidth_bytes_per_s"):
+        if key not in raw:
+            raise ConfigError(f"{path}: missing required field '{key}'")
+    name = raw["name"]
+    if not isinstance(name, str) or not name:
+        raise ConfigError(f"{path}: field 'name': expected a non-empty string")
+    peaks_raw = raw["peak_flop_per_s"]
+    if not isinstance(peaks_raw, dict) or not peaks_raw:
+        raise ConfigError(f"{path}: field 'peak_flop_per_s': expected a mapping of dtype to value")
+    peaks: dict[str, Sourced] = {}
+    for dtype, entry in peaks_raw.items():
+        if dtype not in PEAK_DTYPES:
+            raise ConfigError(
+                f"{path}: field 'peak_flop_per_s.{dtype}': unknown dtype; expected one of {', '.join(PEAK_DTYPES)}"
+            )
+        peaks[dtype] = parse_sourced(entry, f"{path}: field 'peak_flop_per_s.{dtype}'")
+    if "fp16" not in peaks and "bf16" in peaks:
+        peaks["fp16"] = peaks["bf16"]
+
+    def opt(key: str) -> Sourced | None:
+        return None if raw.get(key) is None else parse_sourced(raw[key], f"{path}: field '{key}'")
+
+    aliases = raw.get("aliases") or []
+    if not isinstance(aliases, list) or not all(isinstance(a, str) for a in aliases):
+        raise ConfigError(f"{path}: field 'aliases': expected a list of strings")
+    return HardwareProfile(
+        name=name,
+        display_name=str(raw.get("display_name", name)),
+        vendor=str(raw.get("vendor", "")),
+        peak_flop_per_s=peaks,
+        memory_bytes=parse_sourced(raw["memory_bytes"], f"{path}: field 'memory_bytes'"),
+        memory_bandwidth_bytes_per_s=parse_sourced(
+            raw["memory_bandwidth_bytes_per_s"], f"{path}: field 'memory_bandwidth_bytes_per_s'"
+        ),
+        onchip_cache_bytes=opt("onchip_cache_bytes"),
+        scaleup=_link(raw.get("scaleup"), f"{path}: field 'scaleup'"),
+        scaleout=_link(raw.get("scaleout"), f"{path}: field 'scaleout'"),
+        tdp_w=opt("tdp_w"),
+        price_usd=opt("price_usd"),
+        price_usd_per_hour=opt("price_usd_per_hour"),
+        aliases=tuple(a.lower() for a in aliases),
+        notes=str(raw.get("notes") or ""),
+        path=path,
+        calibration=_calibration(raw.get("calibration"), f"{path}: field 'calibration'"),
+    )
+
+
+def read_yaml(path: Path) -> Any:
+    """Read a YAML/JSON file; a parse error becomes a one-line ConfigError naming the file."""
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read file ({exc.strerror or exc})") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f" at line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or "invalid YAML/JSON"
+        raise ConfigError(f"{path}: malformed file{at}: {problem}") from None
+
+
+def load_profile(path: str | Path) -> HardwareProfile:
+    path = Path(path)
+    return parse_profile(read_yaml(path), str(path))
+
+
+def profiles_dir() -> Path:
+    import hardware_profiles
+
+    return Path(hardware_profiles.__file__).parent
+
+
+def builtin_profiles() -> dict[str, Path]:
+    """Name -> file of the shipped profiles, with aliases."""
+    out: dict[str, Path] = {}
+    for p in sorted(profiles_dir().glob("*.yaml")):
+        out[p.stem] = p
+    return out
+
+
+def resolve_profile(name_or_path: str) -> HardwareProfile:
+    """A shipped profile name (or alias), or a path to a hardware YAML."""
+    p = Path(name_or_path)
+    if p.suffix.lower() in (".yaml", ".yml", ".json") or p.exists():
+        if not p.exists():
+            raise ConfigError(f"{name_or_path}: hardware file not found")
+        return load_profile(p)
+    key = name_or_path.strip().lower()
+    files = builtin_profiles()
+    if key in files:
+        return load_profile(files[key])
+    for path in files.values():
+        prof = load_profile(path)
+        if key in prof.aliases:
+            return prof
+    raise ConfigError(f"unknown hardware {name_or_path!r}; valid names: {', '.join(files)}")
+
+
+assert set(PEAK_DTYPES) <= set(DTYPE_BYTES)

@@ -1,0 +1,53 @@
+"""One inference step of a whole model: the list of per-layer ops with their layer counts.
+
+Shape legend: B batch, S query tokens per sequence (prefill: the prompt chunk; decode: 1, or
+1 + MTP draft tokens), L context including this step's tokens, T = B*S.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .attention import attention_ops
+from .model_config import ModelConfig
+from .moe import dense_ffn_op, moe_ops
+from .ops import OpCost, linear, op, rmsnorm
+from .precision import Precision
+
+NORMS_PER_LAYER = 2  # pre-attention and pre-FFN RMSNorm
+
+
+def step_ops(m: ModelConfig, B, S, L, p: Precision, *, phase: str = "decode", mla_mode: str = "absorbed",
+             routing_skew: float = 0.0) -> list[OpCost]:
+    """All ops of one forward step. Prefill computes logits only for each sequence's last token."""
+    B = np.asarray(B, dtype=np.float64)
+    S = np.asarray(S, dtype=np.float64)
+    L = np.asarray(L, dtype=np.float64)
+    T = B * S
+    d, V = m.hidden_size, m.vocab_size
+    logit_tokens = B if phase == "prefill" else T
+    ops: list[OpCost] = [
+        op("embed", "embed", 1, flop=0.0 * T, bytes_read=T * d * p.w_bytes, bytes_written=T * d * p.a_bytes,
+           compute_dtype=p.act),
+        rmsnorm("norms", m.num_hidden_layers, T, d, NORMS_PER_LAYER, p.w_bytes, p.a_bytes, p.act),
+    ]
+    ops += attention_ops(m, B, S, L, p, mla_mode)
+    if m.n_dense_layers:
+        ops.append(dense_ffn_op(m, T, p))
+    if m.is_moe:
+        ops += moe_ops(m, T, p, routing_skew)
+    ops.append(linear("lm_head", "lm_head", 1, logit_tokens, d, V, p.w_bytes, p.a_bytes, p.gemm_dtype))
+    return ops
+
+
+def family_cost(ops: list[OpCost], families: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(flop, bytes_read, bytes_written) of ONE layer's ops in the given families: what one
+    benchmark kernel (e.g. one MLA attention or one MoE layer) executes."""
+    picked = [o for o in ops if o.family in families]
+    if not picked:
+        raise ValueError(f"no op of families {families}")
+    return (
+        sum(o.flop for o in picked),
+        sum(o.bytes_read for o in picked),
+        sum(o.bytes_written for o in picked),
+    )

@@ -1,0 +1,72 @@
+"""Feed-forward costs: dense SwiGLU FFN, and the MoE router, shared and routed experts.
+
+Shape legend: T tokens this step, d hidden, I dense FFN width, E routed experts, k experts per
+token, Ie expert width, Is total shared-expert width.
+SwiGLU = three matrices (gate, up, down) of d x width each.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .model_config import ModelConfig
+from .ops import OpCost, linear, op
+from .precision import Precision
+
+SWIGLU_MATRICES = 3  # gate, up, down
+
+
+def expected_distinct_experts(tokens, n_experts: int, top_k: int, skew: float = 0.0) -> np.ndarray:
+    """Expected number of distinct routed experts hit when `tokens` tokens each pick top_k of
+    n_experts. skew = 0: uniform routing, E * (1 - (1 - k/E)^T). skew > 0: expert popularity
+    follows a Zipf law p_i ~ i^-skew; each token includes expert i with probability min(1, k p_i).
+    At decode this count sets how many expert weight matrices are read from memory.
+    """
+    t = np.asarray(tokens, dtype=np.float64)
+    if skew <= 0.0:
+        return n_experts * (1.0 - (1.0 - top_k / n_experts) ** t)
+    ranks = np.arange(1, n_experts + 1, dtype=np.float64)
+    popularity = ranks**-skew
+    include = np.minimum(1.0, top_k * popularity / popularity.sum())  # per-token inclusion prob.
+    uniq, inverse = np.unique(t, return_inverse=True)  # few distinct token counts in a sweep
+    hit = (1.0 - (1.0 - include[None, :]) ** uniq[:, None]).sum(axis=1)
+    return hit[inverse].reshape(t.shape)
+
+
+def dense_ffn_op(m: ModelConfig, T, p: Precision, name: str = "dense_ffn") -> OpCost:
+    d, I = m.hidden_size, m.intermediate_size
+    return op(
+        name, "dense_ffn", m.n_dense_layers,
+        flop=2.0 * T * d * I * SWIGLU_MATRICES,
+        bytes_read=SWIGLU_MATRICES * d * I * p.w_bytes + T * d * p.a_bytes + T * I * p.a_bytes,
+        bytes_written=T * d * p.a_bytes + T * I * p.a_bytes,  # h = silu(x W1) * x W3, then y
+        compute_dtype=p.gemm_dtype,
+    )
+
+
+def moe_ops(m: ModelConfig, T, p: Precision, skew: float = 0.0) -> list[OpCost]:
+    """Router + shared experts + routed experts of one MoE layer (n_moe_layers of them)."""
+    n, d, E, k, Ie, Is = (
+        m.n_moe_layers, m.hidden_size, m.n_routed_experts, m.num_experts_per_tok,
+        m.moe_intermediate_size, m.shared_expert_intermediate_size,
+    )
+    ops = [linear("moe_router", "moe_router", n, T, d, E, p.w_bytes, p.a_bytes, p.act)]
+    if Is:
+        ops.append(op(
+            "moe_shared", "moe_shared", n,
+            flop=2.0 * T * d * Is * SWIGLU_MATRICES,
+            bytes_read=SWIGLU_MATRICES * d * Is * p.w_bytes + T * d * p.a_bytes + T * Is * p.a_bytes,
+            bytes_written=T * d * p.a_bytes + T * Is * p.a_bytes,
+            compute_dtype=p.gemm_dtype,
+        ))
+    assignments = T * k  # token-expert pairs
+    experts_read = expected_distinct_experts(T, E, k, skew)
+    ops.append(op(
+        "moe_routed", "moe_routed", n,
+        flop=2.0 * assignments * d * Ie * SWIGLU_MATRICES,
+        # weights of every expert hit; tokens gathered per assignment; intermediate written + read
+        bytes_read=experts_read * SWIGLU_MATRICES * d * Ie * p.w_bytes + assignments * (d + Ie) * p.a_bytes,
+        bytes_written=assignments * (d + Ie) * p.a_bytes,
+        compute_dtype=p.gemm_dtype,
+    ))
+    return ops

@@ -1,0 +1,200 @@
+"""Sweeps -> tidy DataFrames (one row per case, and one per case x op). Vectorised: each model's
+case grid is costed in one numpy pass, and each hardware profile times it in another.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from .attention import MLA_MODES, kv_bytes_per_token
+from .errors import ConfigError
+from .hardware import HardwareProfile
+from .memory import DEFAULT_MEMORY_UTILIZATION, activation_bytes, kv_cache_bytes, max_batch, max_context, weight_bytes
+from .model_config import ModelConfig
+from .model_cost import step_ops
+from .params import count_params
+from .precision import Precision
+from .roofline import op_time
+
+PHASES = ("prefill", "decode")
+
+
+@dataclass(frozen=True)
+class Dtypes:
+    """Requested dtypes; weight None = the model's checkpoint dtype."""
+
+    weight: str | None = None
+    act: str = "bf16"
+    kv: str = "bf16"
+
+    def for_model(self, m: ModelConfig) -> Precision:
+        return Precision.of(self.weight or m.weight_dtype, self.act, self.kv)
+
+
+def _check_axis(name: str, values: Sequence, minimum: int = 1) -> np.ndarray:
+    arr = np.asarray(list(values))
+    if arr.size == 0:
+        raise ConfigError(f"--{name}: expected at least one value")
+    if not np.issubdtype(arr.dtype, np.number) or (arr < minimum).any():
+        raise ConfigError(f"--{name}: expected integers >= {minimum}, got {list(values)}")
+    return arr.astype(np.float64)
+
+
+def case_grid(phases: Iterable[str], batches: Sequence[int], contexts: Sequence[int],
+              decode_tokens: int = 1) -> pd.DataFrame:
+    """Cartesian grid of cases. Prefill: S = L = context (whole prompt in one step).
+    Decode: S = decode_tokens (1, or 1 + accepted MTP drafts), L = context."""
+    phases = list(phases)
+    bad = [p for p in phases if p not in PHASES]
+    if bad or not phases:
+        raise ConfigError(f"--phase: expected prefill and/or decode, got {phases}")
+    b = _check_axis("batch", batches)
+    c = _check_axis("context", contexts)
+    ph, bb, cc = np.meshgrid(np.arange(len(phases)), b, c, indexing="ij")
+    phase = np.asarray(phases)[ph.ravel()]
+    context = cc.ravel()
+    query = np.where(phase == "prefill", context, np.minimum(decode_tokens, context))
+    return pd.DataFrame({"phase": phase, "batch": bb.ravel().astype(np.int64),
+                         "query_len": query.astype(np.int64), "context": context.astype(np.int64)})
+
+
+@dataclass
+class SimResult:
+    totals: pd.DataFrame
+    ops: pd.DataFrame | None
+
+
+def simulate(models: Sequence[ModelConfig], profiles: Sequence[HardwareProfile], phases=("decode",),
+             batches=(1,), contexts=(4096,), *, dtypes: Dtypes = Dtypes(), mla_mode: str = "auto",
+             routing_skew: float = 0.0, decode_tokens: int = 1, mode: str = "speed_of_light",
+             per_op: bool = True) -> SimResult:
+    """Models x hardware x phase x batch x context. Totals sum per-op roofline times."""
+    full = case_grid(phases, batches, contexts, decode_tokens)
+    totals: list[pd.DataFrame] = []
+    op_cols: dict[str, list] = {}
+    for m in models:
+        p = dtypes.for_model(m)
+        pc = count_params(m)
+        w_bytes = weight_bytes(m, p)
+        for phase in dict.fromkeys(full["phase"]):
+            grid = full[full["phase"] == phase].reset_index(drop=True)
+            B, S, L = (grid[c].to_numpy(np.float64) for c in ("batch", "query_len", "context"))
+            mla = resolve_mla_mode(mla_mode, phase)
+            ops = step_ops(m, B, S, L, p, phase=phase, mla_mode=mla, routing_skew=routing_skew)
+            flop = np.stack([np.broadcast_to(o.flop * o.n_layers, B.shape) for o in ops])
+            byt = np.stack([np.broadcast_to(o.bytes * o.n_layers, B.shape) for o in ops])
+            kv_b = kv_cache_bytes(m, B, L, p)
+            act_b = activation_bytes(m, B, S, p, phase)
+            tokens = B * S
+            for hw in profiles:
+                times = [op_time(flop[i], byt[i], o.family, o.compute_dtype, hw, mode) for i, o in enumerate(ops)]
+                comp = np.stack([t.compute_time_s for t in times])
+                mem = np.stack([t.memory_time_s for t in times])
+                time = np.stack([t.time_s for t in times])
+                compute_bound = comp >= mem
+                step_s = time.sum(axis=0)
+                compute_share = np.where(compute_bound, time, 0.0).sum(axis=0)
+                required = w_bytes + kv_b + act_b
+                frame = grid.copy()
+                frame.insert(0, "hardware", hw.name)
+                frame.insert(0, "model", m.name)
+                frame["mode"] = mode
+                frame["weight_dtype"], frame["act_dtype"], frame["kv_dtype"] = p.weight, p.act, p.kv
+                frame["mla_mode"] = mla if m.attention == "mla" else None
+                frame["flop"] = flop.sum(axis=0)
+                frame["bytes"] = byt.sum(axis=0)
+                frame["compute_time_s"] = comp.sum(axis=0)
+                frame["memory_time_s"] = mem.sum(axis=0)
+                frame["time_s"] = step_s
+                frame["bound"] = np.where(compute_share >= step_s - compute_share, "compute", "memory")
+                frame["tokens_per_step"] = tokens.astype(np.int64)
+                frame["time_per_token_s"] = step_s / tokens
+                frame["tokens_per_s"] = tokens / step_s
+                frame["weight_bytes"] = w_bytes
+                frame["kv_bytes"] = kv_b
+                frame["activation_bytes"] = act_b
+                frame["memory_required_bytes"] = required
+                frame["devices_for_memory"] = np.ceil(required / hw.memory_bytes.value).astype(np.int64)
+                frame["params_total"] = pc.total
+                frame["params_active"] = pc.active
+                totals.append(frame)
+                if per_op:
+                    _append_op_rows(op_cols, m.name, hw.name, grid, ops, times, flop, byt, comp, mem, time)
+    totals_df = pd.concat(totals, ignore_index=True)
+    ops_df = None
+    if per_op:
+        ops_df = pd.DataFrame({k: np.concatenate(v) for k, v in op_cols.items()})
+        ops_df["arithmetic_intensity_flop_per_byte"] = ops_df["flop"] / ops_df["bytes"]
+    return SimResult(totals_df, ops_df)
+
+
+def resolve_mla_mode(mla_mode: str, phase: str) -> str:
+    """`auto` = what DeepSeek's inference does: naive (up-projected) prefill, absorbed decode."""
+    if mla_mode == "auto":
+        return "naive" if phase == "prefill" else "absorbed"
+    if mla_mode not in MLA_MODES:
+        raise ConfigError(f"--mla-mode: expected auto, {' or '.join(MLA_MODES)}, got {mla_mode!r}")
+    return mla_mode
+
+
+def _append_op_rows(cols: dict[str, list], model: str, hardware: str, grid: pd.DataFrame, ops, times,
+                    flop, byt, comp, mem, time) -> None:
+    k, n = len(ops), len(grid)
+    new = {
+        "model": np.full(k * n, model, dtype=object),
+        "hardware": np.full(k * n, hardware, dtype=object),
+        "phase": np.tile(grid["phase"].to_numpy(), k),
+        "batch": np.tile(grid["batch"].to_numpy(), k),
+        "query_len": np.tile(grid["query_len"].to_numpy(), k),
+        "context": np.tile(grid["context"].to_numpy(), k),
+        "op": np.repeat(np.asarray([o.op for o in ops], dtype=object), n),
+        "family": np.repeat(np.asarray([o.family for o in ops], dtype=object), n),
+        "n_layers": np.repeat([o.n_layers for o in ops], n),
+        "compute_dtype": np.repeat(np.asarray([t.compute_dtype for t in times], dtype=object), n),
+        "flop": flop.ravel(),
+        "bytes": byt.ravel(),
+        "compute_time_s": comp.ravel(),
+        "memory_time_s": mem.ravel(),
+        "time_s": time.ravel(),
+        "bound": np.where((comp >= mem).ravel(), "compute", "memory"),
+    }
+    for key, val in new.items():
+        cols.setdefault(key, []).append(val)
+
+
+def memory_table(models: Sequence[ModelConfig], batches=(1,), contexts=(4096,), *, dtypes: Dtypes = Dtypes(),
+                 profiles: Sequence[HardwareProfile] = (), devices: int = 1) -> pd.DataFrame:
+    """KV and weight bytes per model x batch x context; with profiles, whether it fits on
+    `devices` of each and the largest batch / context that would."""
+    grid = case_grid(["decode"], batches, contexts)
+    B, L = grid["batch"].to_numpy(np.float64), grid["context"].to_numpy(np.float64)
+    frames = []
+    for m in models:
+        p = dtypes.for_model(m)
+        pc = count_params(m)
+        f = grid[["batch", "context"]].copy()
+        f.insert(0, "model", m.name)
+        f["attention"] = m.attention
+        f["weight_dtype"], f["kv_dtype"] = p.weight, p.kv
+        f["kv_bytes_per_token"] = kv_bytes_per_token(m, p.kv_bytes)
+        f["kv_bytes"] = kv_cache_bytes(m, B, L, p)
+        f["weight_bytes"] = weight_bytes(m, p)
+        f["activation_bytes"] = activation_bytes(m, B, 1, p)
+        f["total_bytes"] = f["kv_bytes"] + f["weight_bytes"] + f["activation_bytes"]
+        f["params_total"] = pc.total
+        f["params_active"] = pc.active
+        if not profiles:
+            frames.append(f)
+        for hw in profiles:
+            g = f.copy()
+            capacity = hw.memory_bytes.value * devices
+            g["hardware"], g["devices"], g["capacity_bytes"] = hw.name, devices, capacity
+            g["fits"] = g["total_bytes"] <= capacity * DEFAULT_MEMORY_UTILIZATION
+            g["max_batch_at_context"] = max_batch(m, L, capacity, p)
+            g["max_context_at_batch"] = max_context(m, B, capacity, p)
+            frames.append(g)
+    return pd.concat(frames, ignore_index=True)

@@ -1,0 +1,93 @@
+"""Roofline: time of an op on a hardware profile.
+
+compute_time = flop / (peak[dtype] * compute_efficiency)
+memory_time  = bytes / (memory_bandwidth * memory_efficiency)
+time         = max(compute_time, memory_time) + overhead      (per op, lower bound when overhead = 0)
+
+Modes: `speed_of_light` uses the profile's peaks as they are (datasheet, or measured for the
+host); `calibrated` applies the per-family efficiencies and per-op overheads fitted by
+`daedalus validate` and stored in the profile's `calibration` block.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import ConfigError
+from .hardware import HardwareProfile
+from .units import COMPUTE_FALLBACK
+
+MODES = ("speed_of_light", "calibrated")
+ALL_FAMILIES = "all"  # calibration key that applies to families without their own factor
+
+
+def resolve_peak(hw: HardwareProfile, dtype: str) -> tuple[str, float]:
+    """The dtype the device actually computes in (widening when unsupported) and its peak."""
+    seen = dtype
+    while True:
+        peak = hw.peak(seen)
+        if peak is not None:
+            return seen, peak
+        if seen not in COMPUTE_FALLBACK:
+            raise ConfigError(f"{hw.path or hw.name}: no peak_flop_per_s for {dtype} or any wider dtype")
+        seen = COMPUTE_FALLBACK[seen]
+
+
+@dataclass(frozen=True)
+class Efficiency:
+    compute: float = 1.0
+    memory: float = 1.0
+    overhead_s: float = 0.0
+
+
+def efficiency(hw: HardwareProfile, family: str, mode: str) -> Efficiency:
+    if mode not in MODES:
+        raise ConfigError(f"prediction mode {mode!r}: expected one of {', '.join(MODES)}")
+    if mode == "speed_of_light":
+        return Efficiency()
+    cal = hw.calibration
+    if cal is None:
+        raise ConfigError(
+            f"{hw.path or hw.name}: mode 'calibrated' needs a 'calibration' block "
+            "(run `daedalus calibrate` and `daedalus validate` on this hardware first)"
+        )
+
+    def pick(table: dict[str, float], default: float) -> float:
+        return table.get(family, table.get(ALL_FAMILIES, default))
+
+    return Efficiency(
+        compute=pick(cal.compute_efficiency, 1.0),
+        memory=pick(cal.memory_efficiency, 1.0),
+        overhead_s=pick(cal.overhead_s, 0.0),
+    )
+
+
+@dataclass(frozen=True)
+class OpTime:
+    compute_dtype: str
+    compute_time_s: np.ndarray
+    memory_time_s: np.ndarray
+    time_s: np.ndarray
+    compute_bound: np.ndarray  # bool
+
+
+def op_time(flop, bytes_, family: str, compute_dtype: str, hw: HardwareProfile,
+            mode: str = "speed_of_light") -> OpTime:
+    dtype_used, peak = resolve_peak(hw, compute_dtype)
+    eff = efficiency(hw, family, mode)
+    compute_s = np.asarray(flop, dtype=np.float64) / (peak * eff.compute)
+    memory_s = np.asarray(bytes_, dtype=np.float64) / (hw.memory_bandwidth_bytes_per_s.value * eff.memory)
+    return OpTime(
+        compute_dtype=dtype_used,
+        compute_time_s=compute_s,
+        memory_time_s=memory_s,
+        time_s=np.maximum(compute_s, memory_s) + eff.overhead_s,
+        compute_bound=compute_s >= memory_s,
+    )
+
+
+def ridge_point_flop_per_byte(hw: HardwareProfile, dtype: str) -> float:
+    """Arithmetic intensity where compute and memory time are equal."""
+    return resolve_peak(hw, dtype)[1] / hw.memory_bandwidth_bytes_per_s.value

@@ -1,0 +1,36 @@
+"""Shared fixtures: tiny model configs for fast property tests, and the shipped ones."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from simulators.hardware import builtin_profiles, load_profile
+from simulators.model_config import ModelConfig, builtin_models, load_model
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def shipped_models() -> dict[str, ModelConfig]:
+    return {name: load_model(p) for name, p in builtin_models().items()}
+
+
+@pytest.fixture(scope="session")
+def shipped_profiles():
+    return {name: load_profile(p) for name, p in builtin_profiles().items()}
+
+
+def tiny_model(attention: str = "gqa", **overrides) -> ModelConfig:
+    """A small dense or MoE config with one attention kind; dims overridable."""
+    base = dict(name=f"tiny-{attention}", vocab_size=1000, hidden_size=256, num_hidden_layers=4,
+                num_attention_heads=8, num_key_value_heads=8, head_dim=32, intermediate_size=512)
+    if attention == "gqa":
+        base["num_key_value_heads"] = 4
+    elif attention == "mqa":
+        base["num_key_value_heads"] = 1
+    elif attention == "mla":
+        base.update(kv_lora_rank=128, qk_rope_head_dim=16, qk_nope_head_dim=32, v_head_dim=32, q_lora_rank=64)
+    base.update(overrides)
+    return ModelConfig(**base)
