@@ -18,7 +18,7 @@ from .model_config import ModelConfig
 from .model_cost import step_ops
 from .params import count_params
 from .precision import Precision
-from .roofline import op_time
+from .roofline import calibration_family, op_time
 
 PHASES = ("prefill", "decode")
 
@@ -91,7 +91,8 @@ def simulate(models: Sequence[ModelConfig], profiles: Sequence[HardwareProfile],
             act_b = activation_bytes(m, B, S, p, phase)
             tokens = B * S
             for hw in profiles:
-                times = [op_time(flop[i], byt[i], o.family, o.compute_dtype, hw, mode) for i, o in enumerate(ops)]
+                times = [op_time(flop[i], byt[i], calibration_family(o.family, phase, m.attention), o.compute_dtype,
+                                 hw, mode) for i, o in enumerate(ops)]
                 comp = np.stack([t.compute_time_s for t in times])
                 mem = np.stack([t.memory_time_s for t in times])
                 time = np.stack([t.time_s for t in times])

@@ -23,6 +23,24 @@ MODES = ("speed_of_light", "calibrated")
 ALL_FAMILIES = "all"  # calibration key that applies to families without their own factor
 
 
+# Calibration families: the kernel families the benchmark measures. Simulator ops map onto them so a
+# fitted host calibration applies to whole-model predictions too.
+CALIBRATION_FAMILIES = ("mla_decode", "mla_prefill", "attn_decode", "attn_prefill", "moe", "gemm", "copy")
+_MOE_OPS = ("moe_router", "moe_shared", "moe_routed")
+_STREAMING_OPS = ("norm", "embed", "copy")
+
+
+def calibration_family(op_family: str, phase: str, attention: str) -> str:
+    """The benchmark family whose fitted efficiency applies to a simulator op."""
+    if op_family == "attn_core":
+        return ("mla_" if attention == "mla" else "attn_") + phase
+    if op_family in _MOE_OPS:
+        return "moe"
+    if op_family in _STREAMING_OPS:
+        return "copy"
+    return "gemm"  # projections, dense FFN, LM head, indexer: weight GEMMs
+
+
 def resolve_peak(hw: HardwareProfile, dtype: str) -> tuple[str, float]:
     """The dtype the device actually computes in (widening when unsupported) and its peak."""
     seen = dtype

@@ -7,8 +7,7 @@ import sys
 from simulators.errors import ConfigError
 from simulators.predict import PHASES, Dtypes, simulate
 
-from ..args import (add_dtypes, add_format, add_hardware, add_models, int_list, models_from, profiles_from,
-                    str_list)
+from ..args import add_dtypes, add_format, add_hardware, add_models, int_list, models_from, profiles_from, str_list
 from ..output import emit, records
 
 CASE_KEYS = ["model", "hardware", "phase", "batch", "query_len", "context"]
