@@ -20,7 +20,8 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="daedalus", description=__doc__.splitlines()[0] if __doc__ else None)
+    parser = _Parser(prog="daedalus", description="Daedalus: roofline simulation and measured benchmarks of "
+                     "DeepSeek-style LLMs (MLA attention, fine-grained MoE) on real hardware profiles.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
     for name in COMMANDS:
