@@ -20,11 +20,18 @@ def new_run_id(prefix: str = "run") -> str:
 
 
 def list_runs(results: Path) -> list[Path]:
-    """Run folders (holding env.json or measured.csv), oldest first."""
+    """Run folders (holding env.json or measured.csv), oldest first by when they started."""
     if not results.is_dir():
         return []
-    runs = [p for p in results.iterdir() if p.is_dir() and ((p / "env.json").exists() or (p / "measured.csv").exists())]
-    return sorted(runs, key=lambda p: (p.stat().st_mtime, p.name))
+    def started(run: Path) -> float | None:
+        # env.json is written when a run starts and not touched by validate or report
+        for marker in ("env.json", "measured.csv"):
+            if (run / marker).exists():
+                return (run / marker).stat().st_mtime
+        return None
+
+    runs = [(t, p.name, p) for p in results.iterdir() if p.is_dir() and (t := started(p)) is not None]
+    return [p for _, _, p in sorted(runs)]
 
 
 def find_run(results: Path, run_id: str | None, *, need: str | None = None) -> Path:

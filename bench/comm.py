@@ -1,0 +1,241 @@
+"""Measured communication: all-reduce and all-to-all with torch.distributed.
+
+  python -m bench.comm --world-size 4                 # spawns 4 local ranks: gloo on CPU, NCCL on GPUs
+  torchrun --nnodes 2 --nproc-per-node 8 -m bench.comm --full   # across nodes, unchanged: RANK,
+                                                      # WORLD_SIZE, LOCAL_RANK come from the environment
+Local runs rendezvous on 127.0.0.1 only. Each size: correctness check, warm-up, then repeats within a
+time budget; every repeat's time is the slowest rank's. Writes into the run folder (atomically):
+  comm.csv           one row per collective x size: median, spread, algbw, busbw
+  comm_compare.csv   the comm model (simulators.comm) on a fabric fitted to these measurements
+  comm_env.json      versions and launch settings
+Bus bandwidth follows nccl-tests: all-reduce 2(n-1)/n x algbw, all-to-all (n-1)/n x algbw.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import socket
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from daedalus.runs import DEFAULT_RESULTS, new_run_id, write_atomic
+from simulators.comm import compare_comm
+
+KiB = 1024
+MiB = 1024 * KiB
+SIZES_FULL = [4 * KiB * 4**i for i in range(8)]  # 4 KiB ... 64 MiB (x4 steps)
+SIZES_QUICK = [4 * KiB, 64 * KiB, 1 * MiB, 4 * MiB]
+BUDGET_S = {True: 0.15, False: 1.0}  # per collective x size, after warm-up
+WARMUP = {True: 2, False: 5}
+MIN_REPEATS, MAX_REPEATS = 5, 200
+LARGE_SPREAD = 0.25  # warn when the interquartile range exceeds this share of the median
+ELEMENT_BYTES = 4  # float32 payloads
+LOCAL_ADDR = "127.0.0.1"
+COLUMNS = ["collective", "world_size", "backend", "device", "bytes", "median_s", "p25_s", "p75_s", "min_s", "cv",
+           "iqr_over_median", "repeats", "algbw_bytes_per_s", "busbw_bytes_per_s", "correct"]
+BUS_FACTOR = {"all_reduce": lambda n: 2.0 * (n - 1) / n, "all_to_all": lambda n: (n - 1) / n}
+
+
+def _sync(device) -> None:
+    import torch
+
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _check_all_reduce(dist, torch, n: int, rank: int, world: int, device) -> bool:
+    x = torch.full((n,), float(rank + 1), device=device)
+    dist.all_reduce(x)
+    return bool(torch.all(x == world * (world + 1) / 2).item())
+
+
+def _check_all_to_all(dist, torch, n: int, rank: int, world: int, device) -> bool:
+    """Chunk j of rank r holds r * world + j; after the exchange chunk i of rank r holds i * world + r."""
+    chunk = n // world
+    src = (rank * world + torch.arange(world, device=device, dtype=torch.float32)).repeat_interleave(chunk)
+    out = torch.empty_like(src)
+    dist.all_to_all_single(out, src)
+    expect = (torch.arange(world, device=device, dtype=torch.float32) * world + rank).repeat_interleave(chunk)
+    return bool(torch.equal(out, expect))
+
+
+def measure(sizes: list[int], quick: bool) -> list[dict]:
+    """Run inside an initialised process group (every rank). Returns rows on rank 0, [] elsewhere."""
+    import torch
+    import torch.distributed as dist
+
+    rank, world = dist.get_rank(), dist.get_world_size()
+    backend = dist.get_backend()
+    device = torch.device(f"cuda:{int(os.environ.get('LOCAL_RANK', rank)) % torch.cuda.device_count()}"
+                          if backend == "nccl" else "cpu")
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+    rows = []
+    for collective in ("all_reduce", "all_to_all"):
+        for size in sizes:
+            n = max(world, size // ELEMENT_BYTES // world * world)  # elements, a multiple of world
+            nbytes = n * ELEMENT_BYTES
+            check = _check_all_reduce if collective == "all_reduce" else _check_all_to_all
+            ok = torch.tensor([1.0 if check(dist, torch, n, rank, world, device) else 0.0], device=device)
+            dist.all_reduce(ok, op=dist.ReduceOp.MIN)
+            buf = torch.ones(n, device=device)
+            out = torch.empty_like(buf)
+
+            def op(buf=buf, out=out, collective=collective):
+                if collective == "all_reduce":
+                    dist.all_reduce(buf)
+                else:
+                    dist.all_to_all_single(out, buf)
+
+            t0 = time.perf_counter()
+            for _ in range(WARMUP[quick]):
+                buf.fill_(1.0)
+                op()
+            _sync(device)
+            per_op = (time.perf_counter() - t0) / WARMUP[quick]
+            reps = torch.tensor([min(MAX_REPEATS, max(MIN_REPEATS, int(BUDGET_S[quick] / max(per_op, 1e-6))))],
+                                device=device)
+            dist.broadcast(reps, 0)  # every rank runs the same number of repeats
+            times = torch.zeros(int(reps.item()), dtype=torch.float64, device=device)
+            for i in range(times.numel()):
+                buf.fill_(1.0)  # keep all-reduce sums finite; untimed
+                dist.barrier()
+                _sync(device)
+                start = time.perf_counter()
+                op()
+                _sync(device)
+                times[i] = time.perf_counter() - start
+            dist.all_reduce(times, op=dist.ReduceOp.MAX)  # a collective ends when its slowest rank does
+            if rank == 0:
+                t = sorted(times.cpu().tolist())
+                q = statistics.quantiles(t, n=4) if len(t) >= 2 else [t[0]] * 3
+                med = statistics.median(t)
+                algbw = nbytes / med
+                rows.append({
+                    "collective": collective, "world_size": world, "backend": backend, "device": device.type,
+                    "bytes": nbytes, "median_s": med, "p25_s": q[0], "p75_s": q[2], "min_s": t[0],
+                    "cv": statistics.pstdev(t) / statistics.mean(t), "iqr_over_median": (q[2] - q[0]) / med,
+                    "repeats": len(t),
+                    "algbw_bytes_per_s": algbw, "busbw_bytes_per_s": algbw * BUS_FACTOR[collective](world),
+                    "correct": bool(ok.item() == 1.0),
+                })
+    return rows
+
+
+def _spawned(rank: int, world: int, backend: str, port: int, sizes: list[int], quick: bool, result: str) -> None:
+    import torch
+    import torch.distributed as dist
+
+    torch.set_num_threads(1)  # local ranks share the host's cores
+    os.environ["MASTER_ADDR"] = LOCAL_ADDR
+    os.environ["MASTER_PORT"] = str(port)
+    dist.init_process_group(backend, rank=rank, world_size=world)
+    try:
+        rows = measure(sizes, quick)
+        if rank == 0:
+            Path(result).write_text(json.dumps(rows))
+        dist.barrier()
+    finally:
+        dist.destroy_process_group()
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((LOCAL_ADDR, 0))
+        return s.getsockname()[1]
+
+
+def default_backend(world_size: int) -> str:
+    import torch
+
+    return "nccl" if torch.cuda.is_available() and torch.cuda.device_count() >= world_size else "gloo"
+
+
+def _environment(backend: str, world_size: int, quick: bool, launcher: str) -> dict:
+    import torch
+
+    return {"torch": torch.__version__, "python": platform.python_version(), "machine": platform.machine(),
+            "cpus": os.cpu_count(), "backend": backend, "world_size": world_size, "quick": quick,
+            "launcher": launcher, "cuda_devices": torch.cuda.device_count() if torch.cuda.is_available() else 0,
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S")}
+
+
+def write_results(out_dir: Path, rows: list[dict], env: dict) -> pd.DataFrame:
+    df = pd.DataFrame(rows, columns=COLUMNS)
+    write_atomic(out_dir / "comm.csv", df)
+    write_atomic(out_dir / "comm_env.json", json.dumps(env, indent=1) + "\n")
+    timed = df[df["median_s"] > 0]
+    if len(timed) >= 2:
+        cases, summary = compare_comm(timed)
+        write_atomic(out_dir / "comm_compare.csv", cases)
+        write_atomic(out_dir / "comm_compare_summary.csv", summary)
+    return df
+
+
+def launched_by_torchrun() -> bool:
+    return all(k in os.environ for k in ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"))
+
+
+def run_comm_bench(out_dir: Path, world_size: int = 2, quick: bool = True, backend: str | None = None,
+                   sizes: list[int] | None = None) -> pd.DataFrame:
+    """Measure all-reduce and all-to-all; write comm.csv (+ comparison) into `out_dir`; return the
+    measured table. Under torchrun the current process is one rank (world size from the
+    environment; rank 0 writes); otherwise `world_size` local processes are spawned."""
+    sizes = sizes or (SIZES_QUICK if quick else SIZES_FULL)
+    out_dir = Path(out_dir)
+    if launched_by_torchrun():
+        import torch.distributed as dist
+
+        world = int(os.environ["WORLD_SIZE"])
+        backend = backend or default_backend(int(os.environ.get("LOCAL_WORLD_SIZE", world)))
+        dist.init_process_group(backend)
+        try:
+            rows = measure(sizes, quick)
+            df = write_results(out_dir, rows, _environment(backend, world, quick, "torchrun")) \
+                if dist.get_rank() == 0 else pd.DataFrame(rows, columns=COLUMNS)
+            dist.barrier()
+        finally:
+            dist.destroy_process_group()
+        return df
+    if world_size < 2:
+        raise ValueError(f"world_size: a collective needs at least 2 ranks, got {world_size}")
+    import torch.multiprocessing as mp
+
+    backend = backend or default_backend(world_size)
+    with tempfile.TemporaryDirectory() as tmp:
+        result = str(Path(tmp) / "rows.json")
+        mp.spawn(_spawned, args=(world_size, backend, _free_port(), list(sizes), quick, result), nprocs=world_size,
+                 join=True)
+        rows = json.loads(Path(result).read_text())
+    return write_results(out_dir, rows, _environment(backend, world_size, quick, "spawn"))
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m bench.comm", description=__doc__.splitlines()[0])
+    p.add_argument("--world-size", type=int, default=2, help="local ranks to spawn (ignored under torchrun)")
+    p.add_argument("--full", action="store_true", help="4 KiB ... 64 MiB and longer time budgets (default: quick)")
+    p.add_argument("--backend", choices=["gloo", "nccl"], help="default: nccl with enough GPUs, else gloo")
+    p.add_argument("--out", help="run folder (default results/comm-<timestamp>/)")
+    args = p.parse_args(argv)
+    out = Path(args.out) if args.out else DEFAULT_RESULTS / new_run_id("comm")
+    df = run_comm_bench(out, args.world_size, quick=not args.full, backend=args.backend)
+    if not launched_by_torchrun() or os.environ.get("RANK") == "0":
+        cols = ["collective", "world_size", "backend", "bytes", "median_s", "iqr_over_median", "algbw_bytes_per_s",
+                "busbw_bytes_per_s", "correct"]
+        sys.stdout.write(df[cols].to_string(index=False) + f"\n(written to {out}/)\n")
+        if (df["iqr_over_median"] > LARGE_SPREAD).any():
+            sys.stdout.write(f"warning: interquartile range above {LARGE_SPREAD:.0%} of the median for some sizes "
+                             "(a busy host?); the median is kept, the spread is in comm.csv\n")
+    return 0 if df.empty or bool(df["correct"].all()) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,166 @@
+"""The data behind the run report: the files of a run folder (each optional) and the simulator
+frames the figures need (`simulators.predict`). No plotting and no HTML here.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from simulators.errors import ConfigError
+from simulators.hardware import HardwareProfile, load_profile
+from simulators.model_config import ModelConfig
+from simulators.predict import memory_table, simulate
+
+MEASURED_COLUMNS = ("case_id", "kernel", "family", "flop", "bytes", "median_s", "cv", "status")
+EXPERT_LOAD_COLUMNS = ("case_id", "expert", "tokens")
+VALIDATION_CASE_COLUMNS = ("case_id", "family", "mode", "measured_s", "predicted_s", "error_pct")
+VALIDATION_SUMMARY_COLUMNS = ("mode", "family", "n", "mdape_pct", "mape_pct", "within_25_pct", "bias")
+
+MEMORY_CONTEXTS = tuple(2**k for k in range(10, 21))  # 1k .. 1M tokens
+CONTEXT = 4096  # context of the roofline, breakdown and comparison cases
+ROOFLINE_BATCHES = (1, 16, 256)
+BREAKDOWN_DECODE_BATCH = 32
+BREAKDOWN_PREFILL_BATCH = 1
+COMPARISON_BATCHES = (1, 64)
+TIME_KEYS = ("time_utc", "timestamp_utc", "timestamp", "started_at", "start_time", "started", "date", "time")
+
+
+@dataclass
+class RunInputs:
+    """What a run folder holds; None where a file is missing or unreadable (reason in `problems`)."""
+
+    run_dir: Path
+    measured: pd.DataFrame | None = None
+    expert_load: pd.DataFrame | None = None
+    env: dict[str, Any] | None = None
+    host_profile: HardwareProfile | None = None
+    validation_cases: pd.DataFrame | None = None
+    validation_summary: pd.DataFrame | None = None
+    problems: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def run_id(self) -> str:
+        return self.run_dir.name
+
+    def measured_at(self) -> str:
+        """When the run was measured: a time field of env.json, else the newest input file's mtime."""
+        for key in TIME_KEYS:
+            if self.env and self.env.get(key):
+                return str(self.env[key])
+        files = [p for p in self.run_dir.iterdir() if p.is_file() and p.suffix in (".csv", ".json", ".yaml")]
+        if not files:
+            return "unknown"
+        newest = max(p.stat().st_mtime for p in files)
+        return datetime.fromtimestamp(newest, tz=timezone.utc).strftime("%Y-%m-%d %H:%M UTC (file time)")
+
+
+def _read_csv(path: Path, required: tuple[str, ...], problems: dict[str, str]) -> pd.DataFrame | None:
+    if not path.exists():
+        return None
+    try:
+        df = pd.read_csv(path)
+    except (OSError, ValueError) as exc:
+        problems[path.name] = f"unreadable ({exc})"
+        return None
+    missing = [c for c in required if c not in df.columns]
+    if missing:
+        problems[path.name] = f"missing column(s) {', '.join(missing)}"
+        return None
+    return df
+
+
+def load_run(run_dir: str | Path) -> RunInputs:
+    """Read every known file of `results/<run-id>/`; a missing file is simply None."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise ConfigError(f"{run_dir}: run folder not found")
+    out = RunInputs(run_dir)
+    p = out.problems
+    out.measured = _read_csv(run_dir / "measured.csv", MEASURED_COLUMNS, p)
+    out.expert_load = _read_csv(run_dir / "expert_load.csv", EXPERT_LOAD_COLUMNS, p)
+    out.validation_cases = _read_csv(run_dir / "validation_cases.csv", VALIDATION_CASE_COLUMNS, p)
+    out.validation_summary = _read_csv(run_dir / "validation_summary.csv", VALIDATION_SUMMARY_COLUMNS, p)
+    env_path = run_dir / "env.json"
+    if env_path.exists():
+        try:
+            env = json.loads(env_path.read_text())
+            out.env = env if isinstance(env, dict) else {"value": env}
+        except (OSError, ValueError) as exc:
+            p["env.json"] = f"unreadable ({exc})"
+    hw_path = run_dir / "hardware_profile.yaml"
+    if hw_path.exists():
+        try:
+            out.host_profile = load_profile(hw_path)
+        except ConfigError as exc:
+            p["hardware_profile.yaml"] = str(exc)
+    return out
+
+
+def same_dims_variants(m: ModelConfig) -> list[ModelConfig]:
+    """An MLA model's dimensions under MHA, GQA-8 and MQA (head dim = its non-rope head dim, as
+    in the DeepSeek-V2 paper's comparison), so only the attention type differs. [] for non-MLA."""
+    if m.attention != "mla":
+        return []
+    heads = m.num_attention_heads
+    mla_free = dict(kv_lora_rank=0, q_lora_rank=0, qk_nope_head_dim=0, qk_rope_head_dim=0, v_head_dim=0,
+                    index_topk=0, index_n_heads=0, index_head_dim=0, head_dim=m.qk_nope_head_dim or m.head_dim)
+    variants = [("MHA", heads), ("GQA-8", min(8, heads)), ("MQA", 1)]
+    return [replace(m, name=f"{m.name} dims, {label}", num_key_value_heads=g, **mla_free) for label, g in variants]
+
+
+@dataclass
+class SimFrames:
+    memory: pd.DataFrame
+    same_dims: pd.DataFrame | None
+    roofline_ops: pd.DataFrame | None
+    breakdown_ops: pd.DataFrame | None
+    comparison: pd.DataFrame | None
+    problems: dict[str, str] = field(default_factory=dict)
+
+
+def _simulate_each(profiles, problems: dict[str, str], models, **kw) -> list:
+    """simulate() per profile, so one profile the models cannot run on does not sink the others."""
+    out = []
+    for hw in profiles:
+        try:
+            out.append(simulate(models, [hw], **kw))
+        except ConfigError as exc:
+            problems[f"hardware {hw.name}"] = str(exc)
+    return out
+
+
+def _concat(frames: list[pd.DataFrame | None]) -> pd.DataFrame | None:
+    frames = [f for f in frames if f is not None and not f.empty]
+    return pd.concat(frames, ignore_index=True) if frames else None
+
+
+def simulation_frames(models: list[ModelConfig], profiles: list[HardwareProfile], breakdown_model: ModelConfig,
+                      breakdown_hardware: HardwareProfile) -> SimFrames:
+    """Memory curves (1k..1M context), roofline ops (all models, both phases), the per-op
+    breakdown of one decode and one prefill step, and the decode comparison across hardware."""
+    problems: dict[str, str] = {}
+    memory = memory_table(models, contexts=MEMORY_CONTEXTS)
+    base = next((m for m in [breakdown_model, *models] if m.attention == "mla"), None)
+    same_dims = memory_table([base, *same_dims_variants(base)], contexts=MEMORY_CONTEXTS) if base else None
+    roof = _simulate_each(profiles, problems, models, phases=("decode", "prefill"), batches=ROOFLINE_BATCHES,
+                          contexts=(CONTEXT,))
+    decode = _simulate_each([breakdown_hardware], problems, [breakdown_model], phases=("decode",),
+                            batches=(BREAKDOWN_DECODE_BATCH,), contexts=(CONTEXT,))
+    prefill = _simulate_each([breakdown_hardware], problems, [breakdown_model], phases=("prefill",),
+                             batches=(BREAKDOWN_PREFILL_BATCH,), contexts=(CONTEXT,))
+    comparison = _simulate_each(profiles, problems, [breakdown_model], phases=("decode",),
+                                batches=COMPARISON_BATCHES, contexts=(CONTEXT,), per_op=False)
+    return SimFrames(
+        memory=memory,
+        same_dims=same_dims,
+        roofline_ops=_concat([r.ops for r in roof]),
+        breakdown_ops=_concat([r.ops for r in decode + prefill]),
+        comparison=_concat([r.totals for r in comparison]),
+        problems=problems,
+    )
