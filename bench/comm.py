@@ -26,8 +26,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from daedalus.runs import DEFAULT_RESULTS, new_run_id, write_atomic
 from simulators.comm import compare_comm
+
+from .results import DEFAULT_RESULTS, new_run_id, write_atomic
 
 KiB = 1024
 MiB = 1024 * KiB

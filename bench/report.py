@@ -32,7 +32,8 @@ from .report_data import (
     load_run,
     simulation_frames,
 )
-from .report_html import badge, esc, figure, fmt_num, fmt_quantity, not_available, page, table, write_atomic
+from .report_html import badge, esc, figure, fmt_num, fmt_quantity, not_available, page, table
+from .results import write_atomic
 
 DEFAULT_MODELS = ("deepseek-v3", "llama-3.1-405b", "qwen2.5-72b", "deepseek-v2", "deepseek-llm-67b")
 DEFAULT_HARDWARE = ("h100-sxm", "h200", "b200", "mi300x", "ascend-910c", "host-cpu")

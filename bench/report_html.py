@@ -10,8 +10,6 @@ from __future__ import annotations
 import base64
 import html
 import math
-import os
-import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -155,17 +153,3 @@ def page(title: str, sections: Sequence[tuple[str, str, str]], subtitle: str = "
         f"<style>{CSS}</style><script>{IMAGE_CHECK_JS}</script></head>"
         f"<body><h1>{esc(title)}</h1><p class=\"muted\">{esc(subtitle)}</p><nav>{nav}</nav>{body}</body></html>\n"
     )
-
-
-def write_atomic(path: Path, text: str) -> Path:
-    """Write to a temporary file in the same folder, then rename over `path` (never half a file)."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path

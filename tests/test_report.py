@@ -15,8 +15,8 @@ import pandas as pd
 import pytest
 
 from bench.report import write_report
+from bench.results import find_run
 from daedalus.cli import main
-from daedalus.runs import find_run
 from simulators.errors import ConfigError
 
 SECTIONS = ("summary", "validation", "measured", "figures", "environment", "provenance")
@@ -182,7 +182,7 @@ def test_cli_picks_newest_run_and_rejects_unknown(tmp_path, capsys):
         find_run(results, "not-a-run")
     assert main(["report", "--results", str(tmp_path / "empty")]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and err.startswith("daedalus: error: no run in")
+    assert err.count("\n") == 1 and err.startswith("daedalus: error: --run: no run in")
 
 
 def test_cli_report(tmp_path, capsys):

@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pandas as pd
 
+from bench.results import DEFAULT_RESULTS, new_run_id, write_atomic
 from simulators.errors import ConfigError
 from simulators.plan import DEFAULT_MAX_DEVICES, OBJECTIVES, PlanOptions, Workload, plan
 from simulators.predict import Dtypes
 
 from ..args import add_dtypes, add_format, add_hardware, add_models, int_list, models_from, profiles_from
 from ..output import emit
-from ..runs import DEFAULT_RESULTS, new_run_id, write_atomic
 
 TABLE_COLUMNS = ["rank", "hardware", "feasible", "devices", "prefill_devices", "decode_devices", "tp", "ep", "dp",
                  "pp", "batch_per_device", "prefill_tokens_per_s_per_device", "decode_tokens_per_s_per_device",

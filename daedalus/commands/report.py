@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from bench.results import DEFAULT_RESULTS, find_run
+
 from ..args import str_list
-from ..runs import DEFAULT_RESULTS, find_run
 
 
 def run(args) -> int:

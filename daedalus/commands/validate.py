@@ -8,13 +8,13 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
+from bench.results import DEFAULT_RESULTS, MEASURED_PROFILE, find_run, write_atomic
 from bench.validate import calibration_block, cross_validate, fit_all, roofline_inputs, summarise
 from simulators.errors import ConfigError
 from simulators.hardware import load_profile, resolve_profile
 
 from ..args import add_format
 from ..output import emit
-from ..runs import DEFAULT_RESULTS, MEASURED_PROFILE, find_run, write_atomic
 
 KEEP = ["case_id", "kernel", "family", "model", "phase", "batch", "query_len", "context", "dtype", "flop", "bytes"]
 

@@ -12,11 +12,18 @@ import pandas as pd
 from simulators.errors import ConfigError
 
 DEFAULT_RESULTS = Path("results")
+_UMASK = os.umask(0)
+os.umask(_UMASK)
 MEASURED_PROFILE = "hardware_profile.yaml"
 
 
-def new_run_id(prefix: str = "run") -> str:
-    return f"{prefix}-{time.strftime('%Y%m%d-%H%M%S')}"
+def new_run_id(prefix: str = "run", results: Path | None = None) -> str:
+    """`<prefix>-YYYYmmdd-HHMMSS`, with -2, -3 ... appended when that folder already exists."""
+    run_id = f"{prefix}-{time.strftime('%Y%m%d-%H%M%S')}"
+    i = 1
+    while results is not None and (results / (run_id if i == 1 else f"{run_id}-{i}")).exists():
+        i += 1
+    return run_id if i == 1 else f"{run_id}-{i}"
 
 
 def list_runs(results: Path) -> list[Path]:
@@ -34,7 +41,7 @@ def list_runs(results: Path) -> list[Path]:
     return [p for _, _, p in sorted(runs)]
 
 
-def find_run(results: Path, run_id: str | None, *, need: str | None = None) -> Path:
+def find_run(results: Path, run_id: str | None, *, need: str | None = None, flag: str = "--run") -> Path:
     """The named run, or the newest one (that has file `need`, when given)."""
     runs = list_runs(results)
     if need:
@@ -45,10 +52,11 @@ def find_run(results: Path, run_id: str | None, *, need: str | None = None) -> P
             return path
         names = ", ".join(r.name for r in runs[-5:]) or "none"
         what = f" with {need}" if need else ""
-        raise ConfigError(f"--run: no run {run_id!r}{what} in {results}/; recent runs: {names}")
+        raise ConfigError(f"{flag}: no run {run_id!r}{what} in {results}/; recent runs: {names}")
     if not runs:
         what = f" with {need}" if need else ""
-        raise ConfigError(f"no run{what} in {results}/ (run `daedalus bench --quick` first, or pass --results DIR)")
+        raise ConfigError(f"{flag}: no run{what} in {results}/ (run `daedalus bench --quick` first, "
+                          "or pass --results DIR)")
     return runs[-1]
 
 
@@ -58,6 +66,7 @@ def write_atomic(path: Path, data: str | bytes | pd.DataFrame) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp creates 0600; give the file the usual permissions
         with os.fdopen(fd, "wb") as fh:
             if isinstance(data, pd.DataFrame):
                 fh.write(data.to_csv(index=False).encode())

@@ -1,0 +1,134 @@
+"""Calibration rows (gemm / copy families of measured.csv) -> a hardware profile YAML in the schema
+`simulators.hardware.load_profile` reads, every number `status: measured` with its run id."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+from simulators.hardware import PEAK_DTYPES, load_profile
+
+from .run import atomic_write_text
+
+PROFILE_FILE = "hardware_profile.yaml"
+
+
+class _Dumper(yaml.SafeDumper):
+    """Multi-line strings (the notes) as literal blocks."""
+
+
+def _str(dumper: yaml.SafeDumper, s: str) -> yaml.ScalarNode:
+    return dumper.represent_scalar("tag:yaml.org,2002:str", s, style="|" if "\n" in s else None)
+
+
+_Dumper.add_representer(str, _str)
+
+
+def _sig(x: float, digits: int = 4) -> float:
+    """Measured rates to 4 significant digits: run-to-run noise is larger than that."""
+    return float(f"{x:.{digits}g}")
+
+
+def _fmt_rate(x: float, unit: str) -> str:
+    return f"{x / 1e9:.1f} G{unit}"
+
+
+def square_gemms(measured: pd.DataFrame) -> pd.DataFrame:
+    ok = measured[(measured["status"] == "ok") & (measured["kernel"] == "gemm")]
+    return ok[(ok["m"] == ok["n"]) & (ok["n"] == ok["k"])]
+
+
+def skinny_gemms(measured: pd.DataFrame) -> pd.DataFrame:
+    ok = measured[(measured["status"] == "ok") & (measured["kernel"] == "gemm")]
+    return ok[ok["m"] < ok["n"]].sort_values(["dtype", "n", "m"])
+
+
+def peaks(measured: pd.DataFrame, origin: str) -> dict[str, dict[str, Any]]:
+    """Per dtype: the best median over the square GEMMs (each a median of its samples)."""
+    out: dict[str, dict[str, Any]] = {}
+    sq = square_gemms(measured)
+    for dtype, grp in sq.groupby("dtype"):
+        if dtype not in PEAK_DTYPES:
+            continue
+        best = grp.loc[grp["achieved_flop_per_s"].idxmax()]
+        sizes = ", ".join(f"n={int(n)}: {_fmt_rate(v, 'FLOP/s')}" for n, v in zip(grp["n"], grp["achieved_flop_per_s"]))
+        out[str(dtype)] = {
+            "value": _sig(best["achieved_flop_per_s"]),
+            "status": "measured",
+            "source": f"{origin}: best median of {dtype} square GEMM n={int(best['n'])}",
+            "note": f"medians by size: {sizes}",
+        }
+    return out
+
+
+def bandwidth(measured: pd.DataFrame, origin: str) -> dict[str, Any] | None:
+    """The faster of the streaming copy and the read-only reduction (bytes read + written per second)."""
+    ok = measured[(measured["status"] == "ok") & (measured["family"] == "copy")]
+    if ok.empty:
+        return None
+    best = ok.loc[ok["achieved_bytes_per_s"].idxmax()]
+    others = ", ".join(f"{k}: {_fmt_rate(v, 'B/s')}" for k, v in zip(ok["kernel"], ok["achieved_bytes_per_s"]))
+    return {
+        "value": _sig(best["achieved_bytes_per_s"]),
+        "status": "measured",
+        "source": (f"{origin}: median of streaming {best['kernel']} over "
+                   f"{int(best['n_bytes']) / 2**20:.0f} MiB"),
+        "note": f"all streaming kernels: {others}",
+    }
+
+
+def skinny_notes(measured: pd.DataFrame) -> list[str]:
+    """One line per skinny GEMM: machine-readable key and achieved rate by M."""
+    return [f"skinny_gemm_{r.dtype}_n{int(r.n)}_k{int(r.k)}_m{int(r.m)}_flop_per_s: {r.achieved_flop_per_s:.4g}"
+            for r in skinny_gemms(measured).itertuples(index=False)]
+
+
+def build_profile(measured: pd.DataFrame, run_id: str, env: dict, *, name: str = "host-measured",
+                  tool: str = "daedalus calibrate", extra_notes: list[str] | None = None) -> dict[str, Any]:
+    """The profile mapping; every value `status: measured`, its source naming `<tool> run <run_id>`."""
+    origin = f"{tool} run {run_id}"
+    pk = peaks(measured, origin)
+    bw = bandwidth(measured, origin)
+    if not pk or bw is None:
+        raise RuntimeError("calibration produced no square GEMM or streaming result to build a profile from")
+    mem = env.get("device_memory_bytes")
+    kind = env.get("device", "cpu")
+    prof: dict[str, Any] = {
+        "name": name,
+        "aliases": [],
+        "display_name": f"{env.get('device_name', kind)} (measured by daedalus calibrate)",
+        "vendor": "host" if kind == "cpu" else kind,
+        "peak_flop_per_s": pk,
+        "memory_bytes": {"value": int(mem), "status": "measured",
+                         "source": f"{origin}: total memory reported by the "
+                                   f"{'OS (sysconf)' if kind == 'cpu' else 'device runtime'}"},
+        "memory_bandwidth_bytes_per_s": bw,
+    }
+    llc = (env.get("cpu_cache_bytes") or {}).get("L3") if kind == "cpu" else env.get("device_llc_bytes")
+    if llc:
+        reporter = "OS (sysfs, as the guest sees it)" if kind == "cpu" else "device runtime"
+        prof["onchip_cache_bytes"] = {"value": int(llc), "status": "measured",
+                                      "source": f"{origin}: last-level cache size reported by the {reporter}",
+                                      "note": "size as reported, not a measured effective (shared) capacity"}
+    lines = [
+        f"Measured by `{tool}` run {run_id} on {env.get('device_name')} ({kind}), "
+        f"{env.get('threads')} threads, torch {env.get('torch')}, at {env.get('time_utc')}.",
+        "Peaks are achievable medians (not datasheet); timing medians over repeats with a noise probe.",
+        "Skinny GEMM achieved rates by M (C[M,N] = A[M,K] @ B[K,N]):",
+        *[f"  {s}" for s in skinny_notes(measured)],
+        *(extra_notes or []),
+    ]
+    prof["notes"] = "\n".join(lines) + "\n"
+    return prof
+
+
+def write_profile(prof: dict[str, Any], out_dir: Path) -> Path:
+    """Write the YAML atomically and load it back with the simulator's loader (raises if invalid)."""
+    path = out_dir / PROFILE_FILE
+    header = "# Written by daedalus calibrate / bench: measured here; env.json and measured.csv lie beside it.\n"
+    atomic_write_text(path, header + yaml.dump(prof, Dumper=_Dumper, sort_keys=False, width=120))
+    load_profile(path)
+    return path

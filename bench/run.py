@@ -1,0 +1,235 @@
+"""The sweep runner: check -> noise probe -> build -> time -> results/<run-id>/, one case at a time.
+
+Files (rewritten atomically after every case, so an interrupted run keeps what it finished):
+    measured.csv     one row per case (status ok or skipped)
+    samples.csv      case_id, sample, time_s: every raw timing sample
+    expert_load.csv  case_id, expert, tokens: routed tokens per expert of MoE cases
+    env.json         the environment, and when the run was resumed
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import pandas as pd
+from tqdm import tqdm
+
+from simulators.moe import expected_distinct_experts
+
+from . import workloads
+from .cases import Case, model_config, simulator_cost
+from .device import CacheFlusher, Device, is_oom, make_probe, set_threads
+from .env import collect_env, utc_now
+from .kernels.common import KernelCheckError
+from .results import find_run as _find_run
+from .results import new_run_id as _new_run_id
+from .results import write_atomic
+from .timing import Measurement, TimingConfig, measure, summarize
+
+MEASURED_COLUMNS = [
+    "run_id", "case_id", "kernel", "family", "variant", "model", "phase", "batch", "query_len", "context", "tokens",
+    "dtype", "cache_state", "m", "n", "k", "n_bytes", "device", "flop", "bytes_read", "bytes_written", "bytes",
+    "median_s", "iqr_s", "cv", "min_s", "p90_s", "n_samples", "inner_calls", "achieved_flop_per_s",
+    "achieved_bytes_per_s", "distinct_experts", "expected_distinct_experts", "probe_compute_ratio",
+    "probe_memory_ratio", "probe_parallel_ratio", "probe_retries", "probe_wait_s", "probe_quiet", "attempts",
+    "status", "skip_reason", "time_utc",
+]
+FILES = {"measured": "measured.csv", "samples": "samples.csv", "expert_load": "expert_load.csv", "env": "env.json"}
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    write_atomic(path, text)
+
+
+def atomic_write_csv(path: Path, df: pd.DataFrame) -> None:
+    write_atomic(path, df)
+
+
+def new_run_id(results_dir: Path, prefix: str = "run") -> str:
+    return _new_run_id(prefix, results_dir)
+
+
+def find_run(results_dir: Path, run_id: str | None) -> str:
+    """--resume [ID]: the named run, or the newest run folder (one with env.json)."""
+    return _find_run(results_dir, run_id, need=FILES["env"], flag="--resume").name
+
+
+class RunStore:
+    """The tables of one run folder, kept in memory and rewritten atomically after each case."""
+
+    def __init__(self, out_dir: Path):
+        self.dir = out_dir
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.rows: list[dict] = []
+        self.samples: list[pd.DataFrame] = []
+        self.loads: list[pd.DataFrame] = []
+
+    def load(self) -> set[str]:
+        """Read what a previous (interrupted) run finished; return its case ids."""
+        def read(name: str) -> pd.DataFrame | None:
+            p = self.dir / FILES[name]
+            return pd.read_csv(p, keep_default_na=False, na_values=[""]) if p.exists() and p.stat().st_size else None
+
+        measured = read("measured")
+        if measured is not None:
+            self.rows = measured.to_dict("records")
+        for name, target in (("samples", self.samples), ("expert_load", self.loads)):
+            df = read(name)
+            if df is not None:
+                target.append(df)
+        return {r["case_id"] for r in self.rows}
+
+    def add(self, row: dict, samples_s: Sequence[float] = (), load: Sequence[int] | None = None) -> None:
+        self.rows.append(row)
+        if len(samples_s):
+            self.samples.append(pd.DataFrame({"case_id": row["case_id"], "sample": range(len(samples_s)),
+                                              "time_s": list(samples_s)}))
+        if load is not None:
+            self.loads.append(pd.DataFrame({"case_id": row["case_id"], "expert": range(len(load)),
+                                            "tokens": list(load)}))
+        self.flush()
+
+    def measured(self) -> pd.DataFrame:
+        return pd.DataFrame(self.rows).reindex(columns=MEASURED_COLUMNS + [
+            c for c in (self.rows[0] if self.rows else {}) if c not in MEASURED_COLUMNS])
+
+    def flush(self) -> None:
+        atomic_write_csv(self.dir / FILES["measured"], self.measured())
+        cols = {"samples": ["case_id", "sample", "time_s"], "expert_load": ["case_id", "expert", "tokens"]}
+        for name, parts in (("samples", self.samples), ("expert_load", self.loads)):
+            df = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=cols[name])
+            atomic_write_csv(self.dir / FILES[name], df)
+
+    def write_env(self, env: dict, resumed: bool) -> None:
+        path = self.dir / FILES["env"]
+        if resumed and path.exists():
+            old = json.loads(path.read_text())
+            old.setdefault("resumed", []).append({"time_utc": env["time_utc"], "argv": env.get("argv"),
+                                                  "git": env.get("git")})
+            env = old
+        atomic_write_text(path, json.dumps(env, indent=1, default=str) + "\n")
+
+
+def base_row(run_id: str, case: Case, dev: Device) -> dict:
+    row = {"run_id": run_id, **case.key(), "tokens": case.tokens, "device": dev.kind}
+    row.update(simulator_cost(case))
+    row["bytes"] = row["bytes_read"] + row["bytes_written"]
+    if case.family == "moe":
+        m = model_config(case.model)
+        row["expected_distinct_experts"] = float(expected_distinct_experts(case.tokens, m.n_routed_experts,
+                                                                           m.num_experts_per_tok))
+    return row
+
+
+def skipped(row: dict, reason: str) -> dict:
+    return {**row, "status": "skipped", "skip_reason": reason, "time_utc": utc_now()}
+
+
+def _time_case(wl: workloads.Workload, dev: Device, timing: TimingConfig, flusher, probe) -> tuple[Measurement, int]:
+    """Time once; if the spread is large, probe again and re-time, keeping the steadier attempt."""
+    best = measure(wl.fn, dev.synchronize, timing, before_each=flusher)
+    attempts = 1
+    if summarize(best.samples_s).cv > timing.cv_retry:
+        if probe is not None:
+            probe.wait_quiet()
+        again = measure(wl.fn, dev.synchronize, timing, before_each=flusher)
+        attempts = 2
+        if summarize(again.samples_s).cv < summarize(best.samples_s).cv:
+            best = again
+    return best, attempts
+
+
+def run_cases(cases: Sequence[Case], dev: Device, results_dir: Path | str, run_id: str | None = None, *,
+              resume: bool = False, timing: TimingConfig = TimingConfig(), probe: bool = True,
+              progress: bool = True, max_cases: int | None = None, env_extra: dict | None = None,
+              on_case_done: Callable[[Case, dict], None] | None = None) -> pd.DataFrame:
+    """Run `cases` into results_dir/run_id; return measured.csv as a DataFrame.
+
+    resume: continue that run folder, skipping case ids already recorded. max_cases: stop after this
+    many new cases (a tiny-sweep hook for tests). on_case_done(case, row) runs after each case is saved.
+    """
+    results_dir = Path(results_dir)
+    run_id = run_id or new_run_id(results_dir)
+    store = RunStore(results_dir / run_id)
+    done = store.load() if resume else set()
+    threads = set_threads() if dev.kind == "cpu" else os.cpu_count() or 1
+    store.write_env(collect_env(dev, threads, {"run_id": run_id, **(env_extra or {})}), resumed=resume)
+    noise = make_probe(dev) if probe else None
+    if noise is not None:
+        noise.calibrate()
+    checked: dict[tuple, tuple[str, str | None]] = {}  # check key -> (variant, failure message)
+    flusher = None
+    todo = [c for c in cases if c.case_id not in done][:max_cases]
+    bar = tqdm(total=len(todo), file=sys.stderr, disable=not progress, unit="case", dynamic_ncols=True)
+    try:
+        for case in todo:
+            bar.set_postfix_str(case.case_id, refresh=False)
+            row = base_row(run_id, case, dev)
+            key = workloads.check_key(case)
+            if key not in checked:
+                try:
+                    checked[key] = (workloads.check_case(case, dev), None)
+                except Exception as exc:  # noqa: BLE001 - a kernel that cannot run here is aborted, not the sweep
+                    what = str(exc) if isinstance(exc, KernelCheckError) else f"{type(exc).__name__}: {exc}"
+                    checked[key] = ("", f"correctness check failed: {what.splitlines()[0][:300]}")
+                    tqdm.write(f"daedalus bench: {case.kernel} ({case.dtype}) aborted: {checked[key][1]}",
+                               file=sys.stderr)
+            variant, failure = checked[key]
+            row["variant"] = variant
+            if failure:
+                store.add(skipped(row, failure))
+            else:
+                if case.cache_state == "cold" and flusher is None:
+                    flusher = CacheFlusher(dev)
+                store.add(*_run_one(case, row, dev, timing, noise, flusher if case.cache_state == "cold" else None))
+            bar.update(1)
+            if on_case_done is not None:
+                on_case_done(case, store.rows[-1])
+    finally:
+        bar.close()
+        workloads.release()
+    return store.measured()
+
+
+def _run_one(case: Case, row: dict, dev: Device, timing: TimingConfig, noise, flusher):
+    """(row, samples, expert load) of one case; out of memory -> a skipped row, and the sweep goes on."""
+    wl = None
+    try:
+        pr = noise.wait_quiet() if noise is not None else None
+        wl = workloads.build(case, dev, row["variant"])
+        meas, attempts = _time_case(wl, dev, timing, flusher, noise)
+    except Exception as exc:  # noqa: BLE001 - classified below; anything but OOM is re-raised
+        wl = None
+        gc.collect()
+        dev.empty_cache()
+        if is_oom(exc):
+            return skipped(row, f"out of memory: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}"), (), None
+        raise
+    st = summarize(meas.samples_s)
+    row.update(st.as_dict())
+    row.update({
+        "inner_calls": meas.inner,
+        "attempts": attempts,
+        "achieved_flop_per_s": row["flop"] / st.median_s,
+        "achieved_bytes_per_s": row["bytes"] / st.median_s,
+        "status": "ok",
+        "skip_reason": "",
+        "time_utc": utc_now(),
+    })
+    if pr is not None:
+        row.update({"probe_compute_ratio": pr.compute_ratio, "probe_memory_ratio": pr.memory_ratio,
+                    "probe_parallel_ratio": pr.parallel_ratio, "probe_retries": pr.retries,
+                    "probe_wait_s": pr.waited_s, "probe_quiet": pr.quiet})
+    row.update(wl.extra)
+    if wl.variant:
+        row["variant"] = wl.variant
+    load = wl.expert_load
+    del wl
+    gc.collect()
+    dev.empty_cache()
+    return row, meas.samples_s, load

@@ -1,0 +1,150 @@
+"""Case -> a callable to time (inputs built on the device), and the correctness check that must pass
+before a kernel is timed. Model dimensions come from the shipped model configs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+
+from .cases import Case, model_config, raw_config
+from .device import TORCH_DTYPES, Device
+from .kernels import attention, calibrate, mla, moe
+from .kernels.common import KernelCheckError
+
+MOE_GROUPED_PREFERENCE = ("grouped_mm", "bmm")  # first that passes its check on this device
+# Grouped MoE on CPU runs ~3 experts at a time so the gathered tokens and the intermediate stay in
+# cache: 1.02 s instead of 1.38 s at T = 2048 (V2-Lite) on the 2-vCPU host; 512-2048 rows all did.
+CPU_MOE_CHUNK_ROWS = 512
+SDPA_KERNELS = {"sdpa_decode": "sdpa", "sdpa_prefill": "sdpa", "sdpa_gqa_decode": "sdpa_enable_gqa",
+                "sdpa_repeat_decode": "sdpa_repeat"}
+
+
+@dataclass
+class Workload:
+    fn: Callable[[], object]
+    variant: str = ""  # implementation detail worth a column (e.g. grouped_mm vs bmm)
+    expert_load: list[int] | None = None  # tokens per routed expert (MoE)
+    extra: dict = field(default_factory=dict)
+
+
+def torch_dtype(case: Case) -> torch.dtype:
+    return TORCH_DTYPES.get(case.dtype, torch.bfloat16)
+
+
+def mla_dims(spec: str) -> mla.MLADims:
+    m = model_config(spec)
+    return mla.MLADims(H=m.num_attention_heads, C=m.kv_lora_rank, R=m.qk_rope_head_dim, Dn=m.qk_nope_head_dim,
+                       Dv=m.v_head_dim)
+
+
+def moe_dims(spec: str) -> moe.MoEDims:
+    m, cfg = model_config(spec), raw_config(spec)
+    router = moe.RouterSpec(
+        n_experts=m.n_routed_experts,
+        top_k=m.num_experts_per_tok,
+        n_group=m.n_group,
+        topk_group=m.topk_group,
+        score_func=str(cfg.get("scoring_func", "softmax")),
+        route_scale=float(cfg.get("routed_scaling_factor", 1.0)),
+        norm_topk=bool(cfg.get("norm_topk_prob", False)),
+        use_bias=cfg.get("topk_method") == "noaux_tc",
+    )
+    return moe.MoEDims(d=m.hidden_size, Ie=m.moe_intermediate_size, Is=m.shared_expert_intermediate_size,
+                       router=router)
+
+
+# ---- checks ----------------------------------------------------------------------------------
+
+def check_key(case: Case) -> tuple[str, str]:
+    """Cases sharing a key share one check (run once per run)."""
+    return case.kernel, case.dtype
+
+
+def check_case(case: Case, dev: Device) -> str:
+    """Run the kernel's correctness check on small shapes; return the variant chosen.
+    Raises KernelCheckError when the kernel disagrees with its reference."""
+    device, dt = dev.torch_device, torch_dtype(case)
+    k = case.kernel
+    if k.startswith("mla_"):
+        mla.check(device, dt, kernels=[k])
+        return "bmm" if k != "mla_decode_absorbed_einsum" else "einsum"
+    if k.startswith("sdpa"):
+        name = SDPA_KERNELS[k]
+        attention.check(device, dt, kernels=[name])
+        return {"sdpa": "fold_heads" if case.phase == "decode" else "enable_gqa", "sdpa_enable_gqa": "enable_gqa",
+                "sdpa_repeat": "repeat_interleave"}[name]
+    if k == "moe_loop":
+        moe.check(device, dt, impls=[])
+        return "loop"
+    if k == "moe_grouped":
+        errors = []
+        for impl in [i for i in MOE_GROUPED_PREFERENCE if i in moe.grouped_impls(device)]:
+            try:
+                moe.check(device, dt, impls=[impl])
+                return impl
+            except (KernelCheckError, RuntimeError, NotImplementedError) as exc:
+                errors.append(f"{impl}: {exc}")
+        raise KernelCheckError("; ".join(errors))
+    calibrate.check(device, case.dtype, kernels=[k])
+    return {"gemm": "scaled_mm" if case.dtype == "fp8" else "mm", "copy": "copy_", "read": "mv"}[k]
+
+
+# ---- inputs ------------------------------------------------------------------------------------
+
+_moe_params: dict[tuple, dict] = {}
+
+
+def _moe_params_for(spec: str, dims: moe.MoEDims, dev: Device, dt: torch.dtype) -> dict:
+    """Expert weights are GiB-sized: build them once per (model, dtype, device), keep only the last."""
+    key = (spec, dt, dev.kind)
+    if key not in _moe_params:
+        _moe_params.clear()
+        _moe_params[key] = moe.make_params(dims, dev.torch_device, dt)
+    return _moe_params[key]
+
+
+def release() -> None:
+    _moe_params.clear()
+
+
+def build(case: Case, dev: Device, variant: str = "") -> Workload:
+    device, dt = dev.torch_device, torch_dtype(case)
+    k = case.kernel
+    if case.family in ("mla_decode", "mla_prefill"):
+        dims = mla_dims(case.model)
+        x = mla.make_inputs(dims, case.batch, case.query_len, case.context, device, dt)
+        fn = mla.MLA_KERNELS[k]
+        return Workload(lambda: fn(**x, scale=dims.softmax_scale), variant)
+    if case.family in ("attn_decode", "attn_prefill"):
+        m = model_config(case.model)
+        x = attention.make_inputs(case.batch, case.query_len, case.context, m.num_attention_heads,
+                                  m.num_key_value_heads, m.head_dim, device, dt)
+        fn = attention.ATTENTION_KERNELS[SDPA_KERNELS[k]]
+        return Workload(lambda: fn(**x), variant)
+    if case.family == "moe":
+        dims = moe_dims(case.model)
+        chunk_rows = CPU_MOE_CHUNK_ROWS if dev.kind == "cpu" else None
+        p = _moe_params_for(case.model, dims, dev, dt)
+        x = moe.make_tokens(case.tokens, dims.d, device, dt)
+        if k == "moe_loop":
+            def fn():
+                return moe.moe_loop(x, p, dims.router)
+        else:
+            impl = variant or "bmm"
+
+            def fn():
+                return moe.moe_grouped(x, p, dims.router, impl, chunk_rows)
+        _, counts = fn()  # routing is deterministic: the load of every timed call
+        load = counts.tolist()
+        if k == "moe_grouped" and chunk_rows:
+            variant = f"{variant}/chunk{chunk_rows}"
+        return Workload(fn, variant, expert_load=load, extra={"distinct_experts": sum(1 for n in load if n)})
+    if k == "gemm":
+        x = calibrate.make_gemm_inputs(case.m, case.n, case.k, device, case.dtype)
+        return Workload(lambda: calibrate.run_gemm(x), variant)
+    x = calibrate.make_stream_inputs(case.n_bytes, device)
+    if k == "copy":
+        return Workload(lambda: calibrate.copy(x["dst"], x["src"]), variant)
+    return Workload(lambda: calibrate.read(x["src"], x["ones"]), variant)

@@ -1,0 +1,139 @@
+"""`daedalus bench`: measured microbenchmarks of the MLA, attention and MoE kernels (plus GEMM and
+copy) on cpu / cuda / npu, written to results/<run-id>/.
+
+torch is imported only when the command runs, so the other commands work without it.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+from simulators.errors import ConfigError
+
+from ..output import emit
+
+SUMMARY_COLUMNS = ["kernel", "model", "batch", "query_len", "context", "dtype", "cache_state", "median_s", "cv",
+                   "achieved_flop_per_s", "achieved_bytes_per_s"]
+ROOFLINE_SUMMARY = ["bound", "fraction_of_roofline", "fraction_of_peak_flop", "fraction_of_bandwidth"]
+
+
+def resolve_hardware(name: str | None):
+    if not name:
+        return None
+    from simulators.hardware import resolve_profile
+
+    try:
+        return resolve_profile(name)
+    except ConfigError as exc:
+        raise ConfigError(f"--hardware: {exc}") from None
+
+
+def require_torch() -> None:
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        raise ConfigError("daedalus bench/calibrate need torch: pip install torch (CPU wheel is enough)") from None
+
+
+def pick_run(results: Path, run_id: str | None, resume: str | None) -> tuple[str, bool]:
+    """(run id, resuming?) from --run-id / --resume [ID]."""
+    from bench.run import FILES, find_run, new_run_id
+
+    if resume is not None:
+        return find_run(results, resume or run_id), True
+    if run_id:
+        if "/" in run_id or run_id in (".", ".."):
+            raise ConfigError(f"--run-id: expected a folder name, got {run_id!r}")
+        if (results / run_id / FILES["measured"]).exists():
+            raise ConfigError(f"--run-id: run {run_id!r} already exists under {results}; use --resume {run_id}")
+        return run_id, False
+    return new_run_id(results), False
+
+
+def stored_sweep(results: Path, run_id: str) -> str | None:
+    from bench.run import FILES
+
+    try:
+        return json.loads((results / run_id / FILES["env"]).read_text()).get("sweep")
+    except (OSError, ValueError):
+        return None
+
+
+def add_common(p) -> None:
+    p.add_argument("--device", default="auto", help="auto (cuda, then npu, then cpu), cpu, cuda or npu")
+    p.add_argument("--dtype", default=None, help="benchmark dtype (default: fp32 on cpu, bf16 on cuda/npu)")
+    p.add_argument("--results", default="results", metavar="DIR", help="results folder (default: results/)")
+    p.add_argument("--run-id", default=None, metavar="ID", help="name of the run folder (default: a timestamp)")
+
+
+def run(args) -> int:
+    require_torch()
+    from bench import cases as bench_cases
+    from bench.calibration import PROFILE_FILE, build_profile, write_profile
+    from bench.device import resolve_device, stream_bytes
+    from bench.roofline import roofline_frame
+    from bench.run import FILES, atomic_write_csv, run_cases
+    from bench.timing import TimingConfig
+    from simulators.hardware import load_profile
+
+    dev = resolve_device(args.device, args.dtype)
+    hw = resolve_hardware(args.hardware)
+    if args.max_cases is not None and args.max_cases < 1:
+        raise ConfigError(f"--max-cases: expected a positive integer, got {args.max_cases}")
+    if args.budget_s is not None and args.budget_s <= 0:
+        raise ConfigError(f"--budget-s: expected seconds > 0, got {args.budget_s}")
+    results = Path(args.results)
+    run_id, resuming = pick_run(results, args.run_id, args.resume)
+    stored = stored_sweep(results, run_id) if resuming else None
+    sweep = "quick" if args.quick else stored if stored in ("quick", "full") else "full"
+    n_stream = stream_bytes(dev)
+    cases = (bench_cases.quick_cases(dev.dtype, n_stream) if sweep == "quick"
+             else bench_cases.full_cases(dev.dtype, n_stream))
+    if sweep == "full" and dev.kind == "cpu":
+        sys.stderr.write("daedalus bench: the full profile is sized for accelerators; on a CPU use --quick\n")
+    timing = TimingConfig(budget_s=args.budget_s or (0.4 if sweep == "quick" else 1.0))
+    t0 = time.perf_counter()
+    df = run_cases(cases, dev, results, run_id, resume=resuming, timing=timing, probe=not args.no_probe,
+                   progress=not args.no_progress, max_cases=args.max_cases, env_extra={"sweep": sweep})
+    wall_s = time.perf_counter() - t0
+    out_dir = results / run_id
+    profile_path = out_dir / PROFILE_FILE
+    if not profile_path.exists():  # this run's own GEMM / copy rows make a measured profile (for validate)
+        env = json.loads((out_dir / FILES["env"]).read_text())
+        name = "host-measured" if dev.kind == "cpu" else f"{dev.kind}-measured"
+        try:
+            write_profile(build_profile(df, run_id, env, name=name, tool="daedalus bench"), out_dir)
+        except RuntimeError:
+            pass  # no square GEMM or streaming row finished (e.g. --max-cases)
+    if hw is None and profile_path.exists():
+        hw = load_profile(profile_path)
+    ok = df[df["status"] == "ok"]
+    table = ok[SUMMARY_COLUMNS + ["case_id"]]
+    if hw is not None and not ok.empty:
+        roof = roofline_frame(df, hw)
+        atomic_write_csv(out_dir / "roofline.csv", roof)
+        table = table.merge(roof[["case_id"] + ROOFLINE_SUMMARY], on="case_id", how="left")
+    emit(table.drop(columns=["case_id"]), args.format)
+    n_skip = int((df["status"] == "skipped").sum())
+    sys.stderr.write(f"daedalus bench: {len(ok)} ok, {n_skip} skipped, {wall_s:.0f} s; results in {out_dir}"
+                     + (f" (roofline vs {hw.name}: roofline.csv)" if hw is not None else "") + "\n")
+    return 0
+
+
+def register(sub) -> None:
+    p = sub.add_parser("bench", help="measured microbenchmarks (MLA, attention, MoE, GEMM, copy) -> results/<run-id>/")
+    p.add_argument("--quick", action="store_true", help="small sweep sized for a CPU (~75 s on 2 cores)")
+    add_common(p)
+    p.add_argument("--resume", nargs="?", const="", default=None, metavar="ID",
+                   help="continue the newest (or the named) run, skipping finished cases")
+    p.add_argument("--hardware", default=None, metavar="NAME|PATH",
+                   help="hardware profile for %% of roofline (default: the run's own measured profile)")
+    p.add_argument("--max-cases", type=int, default=None, help="stop after this many new cases")
+    p.add_argument("--budget-s", type=float, default=None, help="timing budget per case in seconds")
+    p.add_argument("--no-probe", action="store_true", help="skip the noise probe before each case")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--format", choices=("table", "csv", "json"), default="table", help="summary format")
+    p.set_defaults(func=run)

@@ -1,0 +1,85 @@
+"""`daedalus bench` and `daedalus calibrate` end to end on tiny sweeps, and their one-line errors."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+pytest.importorskip("torch")
+
+import bench.cases  # noqa: E402
+import bench.device  # noqa: E402
+from bench.cases import Case  # noqa: E402
+from daedalus.cli import main  # noqa: E402
+from simulators.hardware import load_profile  # noqa: E402
+
+QUICK = ["--no-probe", "--no-progress", "--budget-s", "0.002"]
+
+
+def err_line(capsys) -> str:
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "Traceback" not in err[0]
+    return err[0]
+
+
+@pytest.mark.parametrize("argv,match", [
+    (["bench", "--quick", "--device", "tpu"], "--device: unknown device 'tpu'"),
+    (["bench", "--quick", "--hardware", "no-such-gpu"], "--hardware: unknown hardware 'no-such-gpu'"),
+    (["bench", "--quick", "--hardware", "missing.yaml"], "--hardware: missing.yaml: hardware file not found"),
+    (["bench", "--quick", "--dtype", "int3"], "--dtype: unknown benchmark dtype 'int3'"),
+    (["bench", "--quick", "--max-cases", "0"], "--max-cases: expected a positive integer"),
+    (["calibrate", "--device", "gpu"], "--device: unknown device 'gpu'"),
+])
+def test_bad_input_is_one_line_exit_2(argv, match, capsys, tmp_path):
+    assert main(argv + ["--results", str(tmp_path)]) == 2
+    assert match in err_line(capsys)
+
+
+def test_resume_errors(tmp_path, capsys):
+    assert main(["bench", "--quick", "--resume", "nope", "--results", str(tmp_path)]) == 2
+    assert "--resume: no run 'nope'" in err_line(capsys)
+    assert main(["bench", "--quick", "--resume", "--results", str(tmp_path)]) == 2
+    assert "--resume: no run with env.json" in err_line(capsys)
+
+
+def test_cuda_requested_without_one(capsys, tmp_path):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("a CUDA device is present")
+    assert main(["bench", "--quick", "--device", "cuda", "--results", str(tmp_path)]) == 2
+    assert "--device: cuda requested" in err_line(capsys)
+
+
+def test_bench_quick_tiny_then_resume(tmp_path, capsys):
+    argv = ["bench", "--quick", "--device", "cpu", "--results", str(tmp_path), "--run-id", "q", *QUICK]
+    assert main(argv + ["--max-cases", "2"]) == 0
+    out = capsys.readouterr()
+    assert "mla_decode_absorbed" in out.out and "2 ok, 0 skipped" in out.err
+    assert main(argv + ["--max-cases", "1"]) == 2  # the run exists: --resume it instead
+    assert "use --resume q" in err_line(capsys)
+    assert main(["bench", "--resume", "--results", str(tmp_path), "--max-cases", "1", *QUICK,
+                 "--hardware", "host-cpu"]) == 0
+    out = capsys.readouterr().out
+    assert "fraction_of_roofline" in out
+    measured = pd.read_csv(tmp_path / "q" / "measured.csv")
+    assert len(measured) == 3 and measured["case_id"].is_unique
+    assert (tmp_path / "q" / "roofline.csv").exists()
+    assert not (tmp_path / "q" / "hardware_profile.yaml").exists()  # no GEMM / copy rows yet
+
+
+def test_calibrate_writes_a_loadable_profile(tmp_path, monkeypatch, capsys):
+    tiny = [Case("gemm", m=n, n=n, k=n) for n in (32, 64)] + [Case("gemm", m=m, n=128, k=128) for m in (1, 4)]
+    tiny += [Case("gemm", dtype="bf16", m=n, n=n, k=n) for n in (32, 64)]
+    tiny += [Case("copy", n_bytes=1 << 20), Case("read", n_bytes=1 << 20)]
+    monkeypatch.setattr(bench.cases, "calibration_cases", lambda kind, n_bytes, quick=True: tiny)
+    monkeypatch.setattr(bench.device, "stream_bytes", lambda dev: 1 << 20)
+    assert main(["calibrate", "--device", "cpu", "--results", str(tmp_path), "--run-id", "cal", *QUICK]) == 0
+    out = capsys.readouterr().out
+    assert "hardware profile:" in out and "peak: " in out
+    hw = load_profile(tmp_path / "cal" / "hardware_profile.yaml")
+    assert hw.name == "host-measured" and hw.peak("fp32") > 0 and hw.memory_bandwidth_bytes_per_s.value > 0
+    assert all(r["status"] == "measured" and "daedalus calibrate run cal" in r["source"] for r in hw.provenance())
+    assert "skinny_gemm_fp32_n128_k128_m1_flop_per_s" in hw.notes
+    measured = pd.read_csv(tmp_path / "cal" / "measured.csv")
+    assert set(measured["family"]) == {"gemm", "copy"} and len(measured) <= len(tiny)
