@@ -83,3 +83,8 @@ def test_calibrate_writes_a_loadable_profile(tmp_path, monkeypatch, capsys):
     assert "skinny_gemm_fp32_n128_k128_m1_flop_per_s" in hw.notes
     measured = pd.read_csv(tmp_path / "cal" / "measured.csv")
     assert set(measured["family"]) == {"gemm", "copy"} and len(measured) <= len(tiny)
+
+
+def test_comm_world_size_must_be_two_or_more(capsys, tmp_path):
+    assert main(["bench", "--comm", "--world-size", "1", "--results", str(tmp_path)]) == 2
+    assert "--world-size" in err_line(capsys)

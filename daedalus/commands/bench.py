@@ -7,6 +7,7 @@ torch is imported only when the command runs, so the other commands work without
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -69,8 +70,32 @@ def add_common(p) -> None:
     p.add_argument("--run-id", default=None, metavar="ID", help="name of the run folder (default: a timestamp)")
 
 
+def run_comm(args) -> int:
+    """`daedalus bench --comm`: all-reduce and all-to-all through torch.distributed (gloo between
+    local processes on a CPU, NCCL on GPUs; under torchrun each process is one rank)."""
+    from bench.comm import launched_by_torchrun, run_comm_bench
+    from bench.results import new_run_id
+
+    if args.world_size < 2:
+        raise ConfigError(f"--world-size: a collective needs at least 2 ranks, got {args.world_size}")
+    results = Path(args.results)
+    out_dir = results / (args.run_id or new_run_id("comm", results))
+    t0 = time.perf_counter()
+    df = run_comm_bench(out_dir, args.world_size, quick=args.quick or not args.full_comm)
+    if launched_by_torchrun() and int(os.environ.get("RANK", "0")) != 0:
+        return 0
+    cols = ["collective", "world_size", "backend", "bytes", "median_s", "algbw_bytes_per_s", "busbw_bytes_per_s",
+            "correct"]
+    emit(df[cols], args.format)
+    sys.stderr.write(f"daedalus bench --comm: {time.perf_counter() - t0:.0f} s; results in {out_dir} "
+                     "(comm.csv, comm_compare*.csv: measured vs the communication model)\n")
+    return 0 if bool(df["correct"].all()) else 1
+
+
 def run(args) -> int:
     require_torch()
+    if args.comm:
+        return run_comm(args)
     from bench import cases as bench_cases
     from bench.calibration import PROFILE_FILE, build_profile, write_profile
     from bench.device import resolve_device, stream_bytes
@@ -135,5 +160,9 @@ def register(sub) -> None:
     p.add_argument("--budget-s", type=float, default=None, help="timing budget per case in seconds")
     p.add_argument("--no-probe", action="store_true", help="skip the noise probe before each case")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--comm", action="store_true",
+                   help="measure all-reduce / all-to-all with torch.distributed instead of the kernels")
+    p.add_argument("--world-size", type=int, default=2, help="--comm: local ranks to spawn (ignored under torchrun)")
+    p.add_argument("--full-comm", action="store_true", help="--comm: 4 KiB ... 64 MiB, longer timing")
     p.add_argument("--format", choices=("table", "csv", "json"), default="table", help="summary format")
     p.set_defaults(func=run)
