@@ -36,6 +36,10 @@ class Calibration:
     compute_efficiency: dict[str, float] = field(default_factory=dict)
     memory_efficiency: dict[str, float] = field(default_factory=dict)
     overhead_s: dict[str, float] = field(default_factory=dict)
+    # optional (older files lack them): (c**p + m**p)**(1/p) overlap exponent p per family (absent: max,
+    # full overlap) and the memory-efficiency multiplier for ops whose bytes fit in onchip_cache_bytes
+    overlap_exponent: dict[str, float] = field(default_factory=dict)
+    cache_bandwidth_factor: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -134,14 +138,15 @@ def _calibration(raw: Any, where: str) -> Calibration | None:
     if not isinstance(raw, dict) or "run_id" not in raw:
         raise ConfigError(f"{where}: expected a mapping with run_id")
 
-    def factors(key: str) -> dict[str, float]:
+    def factors(key: str, minimum: float = 0.0) -> dict[str, float]:
         block = raw.get(key) or {}
         if not isinstance(block, dict):
             raise ConfigError(f"{where}.{key}: expected a mapping of op family to number")
         out = {}
         for fam, v in block.items():
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0:
-                raise ConfigError(f"{where}.{key}.{fam}: expected a non-negative number, got {v!r}")
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not v >= minimum:
+                what = "a non-negative number" if minimum == 0 else f"a number >= {minimum:g}"
+                raise ConfigError(f"{where}.{key}.{fam}: expected {what}, got {v!r}")
             out[str(fam)] = float(v)
         return out
 
@@ -150,6 +155,8 @@ def _calibration(raw: Any, where: str) -> Calibration | None:
         compute_efficiency=factors("compute_efficiency"),
         memory_efficiency=factors("memory_efficiency"),
         overhead_s=factors("overhead_s"),
+        overlap_exponent=factors("overlap_exponent", minimum=1.0),
+        cache_bandwidth_factor=factors("cache_bandwidth_factor"),
     )
 
 

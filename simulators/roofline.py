@@ -1,8 +1,12 @@
 """Roofline: time of an op on a hardware profile.
 
 compute_time = flop / (peak[dtype] * compute_efficiency)
-memory_time  = bytes / (memory_bandwidth * memory_efficiency)
-time         = max(compute_time, memory_time) + overhead      (per op, lower bound when overhead = 0)
+memory_time  = bytes / (memory_bandwidth * memory_efficiency * cache_factor)
+time         = (compute_time**p + memory_time**p) ** (1/p) + overhead
+
+cache_factor applies only when the op's bytes fit in the profile's onchip_cache_bytes (else 1); p is the
+overlap exponent: p = inf is the classic max() roofline (full compute/memory overlap), p = 1 the sum (no
+overlap). Speed of light: all factors 1, p = inf, no overhead (a lower bound).
 
 Modes: `speed_of_light` uses the profile's peaks as they are (datasheet, or measured for the
 host); `calibrated` applies the per-family efficiencies and per-op overheads fitted by
@@ -58,6 +62,29 @@ class Efficiency:
     compute: float = 1.0
     memory: float = 1.0
     overhead_s: float = 0.0
+    overlap_exponent: float = float("inf")  # inf: max(compute, memory); 1: compute + memory
+    cache_factor: float = 1.0  # extra memory efficiency for ops whose bytes fit in the on-chip cache
+
+
+def combine(compute_s, memory_s, overlap_exponent: float) -> np.ndarray:
+    """(c**p + m**p) ** (1/p), computed stably; p = inf gives max(c, m)."""
+    c = np.asarray(compute_s, dtype=np.float64)
+    m = np.asarray(memory_s, dtype=np.float64)
+    hi = np.maximum(c, m)
+    if not np.isfinite(overlap_exponent):
+        return hi
+    p = float(overlap_exponent)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lo_over_hi = np.where(hi > 0, np.minimum(c, m) / hi, 0.0)
+    return hi * (1.0 + lo_over_hi**p) ** (1.0 / p)
+
+
+def fits_in_cache(bytes_, hw: HardwareProfile) -> np.ndarray:
+    """Whether an op's working set fits in the profile's on-chip (last-level) cache."""
+    b = np.asarray(bytes_, dtype=np.float64)
+    if hw.onchip_cache_bytes is None:
+        return np.zeros(b.shape, dtype=bool)
+    return b <= hw.onchip_cache_bytes.value
 
 
 def efficiency(hw: HardwareProfile, family: str, mode: str) -> Efficiency:
@@ -79,6 +106,8 @@ def efficiency(hw: HardwareProfile, family: str, mode: str) -> Efficiency:
         compute=pick(cal.compute_efficiency, 1.0),
         memory=pick(cal.memory_efficiency, 1.0),
         overhead_s=pick(cal.overhead_s, 0.0),
+        overlap_exponent=pick(cal.overlap_exponent, float("inf")),
+        cache_factor=pick(cal.cache_bandwidth_factor, 1.0),
     )
 
 
@@ -96,12 +125,13 @@ def op_time(flop, bytes_, family: str, compute_dtype: str, hw: HardwareProfile,
     dtype_used, peak = resolve_peak(hw, compute_dtype)
     eff = efficiency(hw, family, mode)
     compute_s = np.asarray(flop, dtype=np.float64) / (peak * eff.compute)
-    memory_s = np.asarray(bytes_, dtype=np.float64) / (hw.memory_bandwidth_bytes_per_s.value * eff.memory)
+    memory_eff = eff.memory * np.where(fits_in_cache(bytes_, hw), eff.cache_factor, 1.0)
+    memory_s = np.asarray(bytes_, dtype=np.float64) / (hw.memory_bandwidth_bytes_per_s.value * memory_eff)
     return OpTime(
         compute_dtype=dtype_used,
         compute_time_s=compute_s,
         memory_time_s=memory_s,
-        time_s=np.maximum(compute_s, memory_s) + eff.overhead_s,
+        time_s=combine(compute_s, memory_s, eff.overlap_exponent) + eff.overhead_s,
         compute_bound=compute_s >= memory_s,
     )
 

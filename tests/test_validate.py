@@ -9,37 +9,81 @@ import pandas as pd
 import pytest
 import yaml
 
-from bench.validate import cross_validate, fit_family, roofline_inputs, summarise
+from bench.validate import (
+    FamilyFit,
+    calibration_block,
+    cross_validate,
+    fit_all,
+    fit_family,
+    predict,
+    roofline_inputs,
+    summarise,
+)
 from daedalus.cli import main
-from simulators.hardware import load_profile, resolve_profile
+from simulators.hardware import load_profile, parse_profile, resolve_profile
+from simulators.roofline import op_time
 
-TRUE = {"gemm": (0.6, 1.0, 2e-5), "mla_decode": (0.3, 0.7, 5e-5), "moe": (0.4, 0.5, 1e-4)}
+# family: compute eff, memory eff, overhead, overlap exponent p, cache bandwidth factor
+TRUE = {"gemm": (0.6, 1.0, 2e-5, 1.0, 1.0), "mla_decode": (0.3, 0.7, 5e-5, 2.0, 3.0),
+        "moe": (0.4, 0.5, 1e-4, 8.0, 2.0)}
 
 
 def synthetic_measured(hw, n_per_family: int = 30, noise: float = 0.03, seed: int = 1) -> pd.DataFrame:
-    """Cases whose times follow the calibrated roofline with known factors, plus noise."""
+    """Cases whose times follow the calibrated roofline with known factors, plus noise; about a
+    quarter of the working sets fit in the profile's on-chip cache, a few of those measured cold."""
     rng = np.random.default_rng(seed)
     peak, bw = hw.peak("fp32"), hw.memory_bandwidth_bytes_per_s.value
+    cache = hw.onchip_cache_bytes.value
     rows = []
-    for fam, (ce, me, oh) in TRUE.items():
+    for fam, (ce, me, oh, p, cf) in TRUE.items():
         for i in range(n_per_family):
-            flop = 10 ** rng.uniform(6, 10)
-            intensity = 10 ** rng.uniform(-1, 2)
-            byt = flop / intensity
-            t = max(flop / (peak * ce), byt / (bw * me)) + oh
+            byt = cache * 10 ** rng.uniform(-1.5, 2.5)
+            flop = byt * 10 ** rng.uniform(-1, 2)
+            state = "cold" if i % 7 == 0 else "warm"
+            k = cf if byt <= cache and state == "warm" else 1.0
+            c, m = flop / (peak * ce), byt / (bw * me * k)
+            t = (c**p + m**p) ** (1 / p) + oh
             rows.append({"case_id": f"{fam}-{i}", "kernel": fam, "family": fam, "model": "m", "phase": "decode",
-                         "batch": 1, "query_len": 1, "context": 1024, "dtype": "fp32", "flop": flop, "bytes": byt,
-                         "median_s": t * np.exp(rng.normal(0, noise)), "status": "ok"})
+                         "batch": 1, "query_len": 1, "context": 1024, "dtype": "fp32", "cache_state": state,
+                         "flop": flop, "bytes": byt, "median_s": t * np.exp(rng.normal(0, noise)), "status": "ok"})
     return pd.DataFrame(rows)
 
 
 def test_fit_recovers_known_factors():
     hw = resolve_profile("host-cpu")
     rows = roofline_inputs(synthetic_measured(hw, noise=0.0), hw)
-    for fam, (ce, me, _oh) in TRUE.items():
+    assert rows["in_cache"].any() and not rows["in_cache"].all()
+    for fam, (ce, me, oh, p, cf) in TRUE.items():
         fit = fit_family(rows[rows["family"] == fam])
         assert fit.compute_efficiency == pytest.approx(ce, rel=0.05)
         assert fit.memory_efficiency == pytest.approx(me, rel=0.05)
+        assert fit.overlap_exponent == pytest.approx(p, rel=0.05)
+        assert fit.cache_factor == pytest.approx(cf, rel=0.05)
+        assert fit.overhead_s == pytest.approx(oh, rel=0.2, abs=1e-5)
+
+
+def test_calibrated_simulator_evaluates_the_fitted_model(tmp_path):
+    """The calibration block written from the fits makes `op_time(mode='calibrated')` reproduce
+    `predict` exactly, including the overlap exponent and the cache factor (old blocks still load)."""
+    hw = resolve_profile("host-cpu")
+    rows = roofline_inputs(synthetic_measured(hw, noise=0.0), hw)
+    fits = fit_all(rows)
+    doc = yaml.safe_load(open(hw.path))
+    doc["calibration"] = calibration_block(fits, "run-x")
+    cal_hw = parse_profile(doc, "synthetic")
+    warm = rows[rows["cache_state"] == "warm"]  # the simulator has no notion of a flushed cache
+    for fam, grp in warm.groupby("family"):
+        sim = op_time(grp["flop"].to_numpy(), grp["bytes"].to_numpy(), fam, "fp32", cal_hw, mode="calibrated")
+        np.testing.assert_allclose(sim.time_s, predict(grp, fits[fam]), rtol=1e-4)
+    # a block without the new keys is the classic max() roofline with no cache factor
+    old = {k: v for k, v in doc["calibration"].items() if k not in ("overlap_exponent", "cache_bandwidth_factor")}
+    old_hw = parse_profile({**doc, "calibration": old}, "old")
+    f = fits["gemm"]
+    t = op_time(1e9, 1e6, "gemm", "fp32", old_hw, mode="calibrated").time_s
+    expect = max(1e9 / (hw.peak("fp32") * f.compute_efficiency),
+                 1e6 / (hw.memory_bandwidth_bytes_per_s.value * f.memory_efficiency)) + round(f.overhead_s, 12)
+    assert float(t) == pytest.approx(expect, rel=1e-5)
+    assert FamilyFit(1.0, 1.0, 0.0).overlap_exponent == float("inf")
 
 
 def test_cross_validation_scores_held_out_and_beats_speed_of_light():

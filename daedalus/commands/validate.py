@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
+from bench.cases import COMPARISON_KERNELS
 from bench.results import DEFAULT_RESULTS, MEASURED_PROFILE, find_run, write_atomic
 from bench.validate import calibration_block, cross_validate, fit_all, roofline_inputs, summarise
 from simulators.errors import ConfigError
@@ -19,7 +20,7 @@ from ..output import emit
 KEEP = ["case_id", "kernel", "family", "model", "phase", "batch", "query_len", "context", "dtype", "flop", "bytes"]
 
 
-def load_measured(run_dir: Path) -> pd.DataFrame:
+def load_measured(run_dir: Path, all_kernels: bool = False) -> pd.DataFrame:
     path = run_dir / "measured.csv"
     try:
         df = pd.read_csv(path)
@@ -29,15 +30,18 @@ def load_measured(run_dir: Path) -> pd.DataFrame:
     if missing:
         raise ConfigError(f"{path}: missing column(s) {', '.join(missing)}")
     ok = df[(df["status"] == "ok") & (df["median_s"] > 0) & (df["bytes"] > 0)]
+    if not all_kernels:
+        ok = ok[~ok["kernel"].isin(COMPARISON_KERNELS)]
     if len(ok) < 5:
         raise ConfigError(f"{path}: only {len(ok)} measured cases with status ok; need at least 5 to validate")
     return ok.reset_index(drop=True)
 
 
-def validate_run(run_dir: Path, hardware: str | None = None, folds: int = 5) -> tuple[pd.DataFrame, pd.DataFrame]:
+def validate_run(run_dir: Path, hardware: str | None = None, folds: int = 5,
+                 all_kernels: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Writes validation_cases.csv, validation_summary.csv and, for the run's own measured profile,
     the fitted calibration block into hardware_profile.yaml. Returns (cases, summary)."""
-    measured = load_measured(run_dir)
+    measured = load_measured(run_dir, all_kernels)
     own_profile = run_dir / MEASURED_PROFILE
     if hardware:
         hw = resolve_profile(hardware)
@@ -63,7 +67,7 @@ def run(args) -> int:
     if args.folds < 2:
         raise ConfigError(f"--folds: expected an integer >= 2, got {args.folds}")
     run_dir = find_run(Path(args.results), args.run, need="measured.csv")
-    _, summary = validate_run(run_dir, args.hardware, args.folds)
+    _, summary = validate_run(run_dir, args.hardware, args.folds, args.all_kernels)
     emit(summary, args.format)
     if args.format == "table":
         sys.stdout.write(f"(cases and summary in {run_dir}/validation_*.csv)\n")
@@ -75,6 +79,8 @@ def register(sub) -> None:
     p.add_argument("--run", help="run id under --results (default: the newest run with measured.csv)")
     p.add_argument("--results", default=str(DEFAULT_RESULTS), help="results folder (default: results)")
     p.add_argument("--hardware", help="profile to predict with (default: the run's measured profile)")
+    p.add_argument("--all-kernels", action="store_true",
+                   help="also score the comparison implementations (einsum MLA, SDPA enable_gqa / repeat_interleave)")
     p.add_argument("--folds", type=int, default=5, help="cross-validation folds for the calibrated mode")
     add_format(p)
     p.set_defaults(func=run)
