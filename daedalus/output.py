@@ -35,6 +35,8 @@ def to_display(df: pd.DataFrame) -> pd.DataFrame:
     out = {}
     for col in df.columns:
         s = df[col]
+        if s.dtype == object and s.isna().all():  # an all-missing column still gets its display unit
+            s = s.astype(float)
         if col in _PLAIN and pd.api.types.is_numeric_dtype(s):
             div, name = _PLAIN[col]
             out[name] = s / div
