@@ -11,7 +11,7 @@ import yaml
 
 from simulators.hardware import PEAK_DTYPES, load_profile
 
-from .run import atomic_write_text
+from .results import write_atomic
 
 PROFILE_FILE = "hardware_profile.yaml"
 
@@ -129,6 +129,6 @@ def write_profile(prof: dict[str, Any], out_dir: Path) -> Path:
     """Write the YAML atomically and load it back with the simulator's loader (raises if invalid)."""
     path = out_dir / PROFILE_FILE
     header = "# Written by daedalus calibrate / bench: measured here; env.json and measured.csv lie beside it.\n"
-    atomic_write_text(path, header + yaml.dump(prof, Dumper=_Dumper, sort_keys=False, width=120))
+    write_atomic(path, header + yaml.dump(prof, Dumper=_Dumper, sort_keys=False, width=120))
     load_profile(path)
     return path

@@ -11,10 +11,8 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from functools import cache
-from pathlib import Path
 
 from simulators.errors import ConfigError
-from simulators.hardware import read_yaml
 from simulators.model_config import ModelConfig, resolve_model
 from simulators.model_cost import family_cost, step_ops
 from simulators.ops import copy_cost, gemm_cost
@@ -101,14 +99,6 @@ def model_config(spec: str) -> ModelConfig:
             raise ConfigError(f"model variant {spec!r}: expected name:kv_heads=N with N dividing the head count")
         m = dataclasses.replace(m, num_key_value_heads=int(value), name=spec)
     return m
-
-
-@cache
-def raw_config(spec: str) -> dict:
-    """The model file's Hugging Face `config` block (router fields the simulator does not keep)."""
-    m = model_config(spec)
-    doc = read_yaml(Path(m.path)) if m.path else {}
-    return dict(doc.get("config", doc) or {})
 
 
 def simulator_cost(case: Case) -> dict[str, float]:

@@ -42,14 +42,6 @@ MEASURED_COLUMNS = [
 FILES = {"measured": "measured.csv", "samples": "samples.csv", "expert_load": "expert_load.csv", "env": "env.json"}
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    write_atomic(path, text)
-
-
-def atomic_write_csv(path: Path, df: pd.DataFrame) -> None:
-    write_atomic(path, df)
-
-
 def new_run_id(results_dir: Path, prefix: str = "run") -> str:
     return _new_run_id(prefix, results_dir)
 
@@ -99,11 +91,11 @@ class RunStore:
             c for c in (self.rows[0] if self.rows else {}) if c not in MEASURED_COLUMNS])
 
     def flush(self) -> None:
-        atomic_write_csv(self.dir / FILES["measured"], self.measured())
+        write_atomic(self.dir / FILES["measured"], self.measured())
         cols = {"samples": ["case_id", "sample", "time_s"], "expert_load": ["case_id", "expert", "tokens"]}
         for name, parts in (("samples", self.samples), ("expert_load", self.loads)):
             df = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=cols[name])
-            atomic_write_csv(self.dir / FILES[name], df)
+            write_atomic(self.dir / FILES[name], df)
 
     def write_env(self, env: dict, resumed: bool) -> None:
         path = self.dir / FILES["env"]
@@ -112,7 +104,7 @@ class RunStore:
             old.setdefault("resumed", []).append({"time_utc": env["time_utc"], "argv": env.get("argv"),
                                                   "git": env.get("git")})
             env = old
-        atomic_write_text(path, json.dumps(env, indent=1, default=str) + "\n")
+        write_atomic(path, json.dumps(env, indent=1, default=str) + "\n")
 
 
 def base_row(run_id: str, case: Case, dev: Device) -> dict:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from .cases import Case, model_config, raw_config
+from .cases import Case, model_config
 from .device import TORCH_DTYPES, Device
 from .kernels import attention, calibrate, mla, moe
 from .kernels.common import KernelCheckError
@@ -40,16 +40,16 @@ def mla_dims(spec: str) -> mla.MLADims:
 
 
 def moe_dims(spec: str) -> moe.MoEDims:
-    m, cfg = model_config(spec), raw_config(spec)
+    m = model_config(spec)
     router = moe.RouterSpec(
         n_experts=m.n_routed_experts,
         top_k=m.num_experts_per_tok,
         n_group=m.n_group,
         topk_group=m.topk_group,
-        score_func=str(cfg.get("scoring_func", "softmax")),
-        route_scale=float(cfg.get("routed_scaling_factor", 1.0)),
-        norm_topk=bool(cfg.get("norm_topk_prob", False)),
-        use_bias=cfg.get("topk_method") == "noaux_tc",
+        score_func=m.scoring_func,
+        route_scale=m.routed_scaling_factor,
+        norm_topk=m.norm_topk_prob,
+        use_bias=m.topk_method == "noaux_tc",
     )
     return moe.MoEDims(d=m.hidden_size, Ie=m.moe_intermediate_size, Is=m.shared_expert_intermediate_size,
                        router=router)

@@ -38,6 +38,11 @@ class ModelConfig:
     n_moe_layers: int = 0
     n_group: int = 1
     topk_group: int = 1
+    # Router (only the benchmark's reference MoE kernel uses these; they cost nothing in the model)
+    scoring_func: str = "softmax"
+    routed_scaling_factor: float = 1.0
+    norm_topk_prob: bool = False
+    topk_method: str = ""
     # Multi-head latent attention (kv_lora_rank == 0: not MLA)
     q_lora_rank: int = 0  # 0: queries projected directly (V2-Lite)
     kv_lora_rank: int = 0
@@ -160,6 +165,10 @@ def parse_hf_config(cfg: Any, where: str, name: str) -> dict[str, Any]:
             n_moe_layers=n_moe,
             n_group=_int(cfg, "n_group", where, default=1),
             topk_group=_int(cfg, "topk_group", where, default=1),
+            scoring_func=str(cfg.get("scoring_func", "softmax")),
+            routed_scaling_factor=float(cfg.get("routed_scaling_factor") or 1.0),
+            norm_topk_prob=bool(cfg.get("norm_topk_prob", False)),
+            topk_method=str(cfg.get("topk_method") or ""),
             intermediate_size=dense_inter,
         )
     else:

@@ -99,8 +99,9 @@ def run(args) -> int:
     from bench import cases as bench_cases
     from bench.calibration import PROFILE_FILE, build_profile, write_profile
     from bench.device import resolve_device, stream_bytes
+    from bench.results import write_atomic
     from bench.roofline import roofline_frame
-    from bench.run import FILES, atomic_write_csv, run_cases
+    from bench.run import FILES, run_cases
     from bench.timing import TimingConfig
     from simulators.hardware import load_profile
 
@@ -139,7 +140,7 @@ def run(args) -> int:
     table = ok[SUMMARY_COLUMNS + ["case_id"]]
     if hw is not None and not ok.empty:
         roof = roofline_frame(df, hw)
-        atomic_write_csv(out_dir / "roofline.csv", roof)
+        write_atomic(out_dir / "roofline.csv", roof)
         table = table.merge(roof[["case_id"] + ROOFLINE_SUMMARY], on="case_id", how="left")
     emit(table.drop(columns=["case_id"]), args.format)
     n_skip = int((df["status"] == "skipped").sum())
