@@ -10,37 +10,19 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from functools import cache
+
+from .registry import COMPARISON_KERNELS, spec  # noqa: F401 - re-exported for callers
 
 from simulators.errors import ConfigError
-from simulators.model_config import ModelConfig, resolve_model
-from simulators.model_cost import family_cost, step_ops
+from simulators.model_config import ModelConfig
+from simulators.model_cost import family_cost, family_rows, step_ops
 from simulators.ops import copy_cost, gemm_cost
 from simulators.precision import Precision
+from simulators.variants import resolve_variant
 from simulators.units import DTYPE_BYTES, MiB
 
-# benchmark family (measured.csv) -> simulator op families that one kernel call executes
-ATTENTION_FAMILIES = ("mla_decode", "mla_prefill", "attn_decode", "attn_prefill")
-SIM_FAMILIES = {fam: ("attn_core",) for fam in ATTENTION_FAMILIES}
-SIM_FAMILIES["moe"] = ("moe_router", "moe_shared", "moe_routed")
-
-KERNEL_FAMILY = {
-    "mla_decode_absorbed": "mla_decode",
-    "mla_decode_absorbed_einsum": "mla_decode",
-    "mla_decode_naive": "mla_decode",
-    "mla_prefill": "mla_prefill",
-    "sdpa_decode": "attn_decode",
-    "sdpa_gqa_decode": "attn_decode",
-    "sdpa_repeat_decode": "attn_decode",
-    "sdpa_prefill": "attn_prefill",
-    "moe_loop": "moe",
-    "moe_grouped": "moe",
-    "gemm": "gemm",
-    "copy": "copy",
-    "read": "copy",
-}
-NAIVE_MLA_KERNELS = ("mla_decode_naive", "mla_prefill")  # costed with mla_mode="naive"
 CACHE_STATES = ("warm", "cold")
+ROLES = ("case", "reference")  # reference: defines a measured rate curve (never scored); case: scored
 
 
 @dataclass(frozen=True)
@@ -57,16 +39,18 @@ class Case:
     n: int = 0
     k: int = 0
     n_bytes: int = 0  # copy / read buffer size
+    role: str = "case"  # not part of the case id: a shape is either a reference or a scored case
 
     def __post_init__(self):
-        if self.kernel not in KERNEL_FAMILY:
-            raise ConfigError(f"case kernel {self.kernel!r}: expected one of {', '.join(KERNEL_FAMILY)}")
+        spec(self.kernel)
         if self.cache_state not in CACHE_STATES:
             raise ConfigError(f"case cache_state {self.cache_state!r}: expected warm or cold")
+        if self.role not in ROLES:
+            raise ConfigError(f"case role {self.role!r}: expected case or reference")
 
     @property
     def family(self) -> str:
-        return KERNEL_FAMILY[self.kernel]
+        return spec(self.kernel).family
 
     @property
     def tokens(self) -> int:
@@ -87,51 +71,58 @@ class Case:
         return {"case_id": self.case_id, "kernel": self.kernel, "family": self.family, **{
             f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "kernel"}}
 
+    @classmethod
+    def from_row(cls, row: dict) -> Case:
+        """The case of a measured.csv row (older runs: role from the calibration grid)."""
+        def num(k):
+            v = row.get(k, 0)
+            return int(v) if v == v and v not in (None, "") else 0
 
-@cache
+        def text(k, default=""):
+            v = row.get(k, default)
+            return default if v is None or v != v else str(v)
+
+        kernel = text("kernel")
+        role = text("role", "") or ("reference" if kernel in ("gemm", "read", "dispatch") else "case")
+        return cls(kernel, text("model"), text("phase"), num("batch"), num("query_len"), num("context"),
+                   text("dtype", "fp32"), text("cache_state", "warm"), num("m"), num("n"), num("k"),
+                   num("n_bytes"), role)
+
+
 def model_config(spec: str) -> ModelConfig:
     """`deepseek-v2-lite` or `llama-3.1-8b:kv_heads=1` -> ModelConfig (unknown name: ConfigError)."""
-    name, _, variant = spec.partition(":")
-    m = resolve_model(name)
-    if variant:
-        key, _, value = variant.partition("=")
-        if key != "kv_heads" or not value.isdigit() or m.num_attention_heads % int(value):
-            raise ConfigError(f"model variant {spec!r}: expected name:kv_heads=N with N dividing the head count")
-        m = dataclasses.replace(m, num_key_value_heads=int(value), name=spec)
-    return m
+    return resolve_variant(spec)
 
 
 def simulator_cost(case: Case) -> dict[str, float]:
-    """flop, bytes_read, bytes_written of one kernel call, from the simulator's cost functions only."""
-    fam = case.family
-    if fam in SIM_FAMILIES:
+    """flop, bytes_read, bytes_written and rows (per reused operand) of one kernel call, from the
+    simulator's cost functions only."""
+    ks = spec(case.kernel)
+    if ks.sim_families:
         m = model_config(case.model)
         p = Precision.of(case.dtype, case.dtype, case.dtype)
-        mode = "naive" if case.kernel in NAIVE_MLA_KERNELS else "absorbed"
-        ops = step_ops(m, case.batch, case.query_len, case.context, p, phase=case.phase, mla_mode=mode)
-        flop, br, bw = family_cost(ops, SIM_FAMILIES[fam])
-    elif fam == "gemm":
+        ops = step_ops(m, case.batch, case.query_len, case.context, p, phase=case.phase, mla_mode=ks.mla_mode)
+        flop, br, bw = family_cost(ops, ks.sim_families)
+        rows = family_rows(ops, ks.sim_families)
+    elif ks.family == "gemm":
         # fp8 GEMMs write bf16 here; the simulator's gemm_cost writes the input dtype (m*n bytes less)
         c = gemm_cost(case.m, case.n, case.k, DTYPE_BYTES[case.dtype], case.dtype)
-        flop, br, bw = c.flop, c.bytes_read, c.bytes_written
+        flop, br, bw, rows = c.flop, c.bytes_read, c.bytes_written, c.rows
     elif case.kernel == "copy":
         c = copy_cost(case.n_bytes)
-        flop, br, bw = c.flop, c.bytes_read, c.bytes_written
-    else:  # read: the read side of a streaming copy (the one-number result is not counted)
+        flop, br, bw, rows = c.flop, c.bytes_read, c.bytes_written, c.rows
+    elif case.kernel == "read":  # the read side of a streaming copy (the one-number result is not counted)
         c = copy_cost(case.n_bytes)
-        flop, br, bw = c.flop, c.bytes_read, 0.0 * c.bytes_written
-    return {"flop": float(flop), "bytes_read": float(br), "bytes_written": float(bw)}
+        flop, br, bw, rows = c.flop, c.bytes_read, 0.0 * c.bytes_written, c.rows
+    else:  # dispatch: tiny ops whose time is all overhead; no work worth counting
+        flop, br, bw, rows = 0.0, 0.0, 0.0, float("inf")
+    return {"flop": float(flop), "bytes_read": float(br), "bytes_written": float(bw), "rows": float(rows)}
 
 
 # ---- sweeps ----------------------------------------------------------------------------------
 
 MLA_MODEL = "deepseek-v2-lite"  # 16 heads: fits a CPU; deepseek-v3 (128 heads) on accelerators
 MOE_MODEL = "deepseek-v2-lite"
-# Alternative implementations timed only for comparison (einsum vs bmm, SDPA's enable_gqa and an
-# explicit repeat_interleave of K/V): each does the simulator's work in a slower form, so validation
-# scores the primary kernel of each family and leaves these out unless asked (--all-kernels).
-COMPARISON_KERNELS = frozenset({"mla_decode_absorbed_einsum", "sdpa_gqa_decode", "sdpa_repeat_decode"})
-
 GQA_MODEL = "llama-3.1-8b"
 MQA_MODEL = f"{GQA_MODEL}:kv_heads=1"
 MHA_MODEL = f"{GQA_MODEL}:kv_heads=32"
@@ -150,34 +141,65 @@ def _moe(kernel, model, T, dt) -> Case:
     return Case(kernel, model, "decode", T, 1, 1, dt)
 
 
-def gemm_cases(dt: str, square=(512, 1024, 2048), skinny_m=(1, 4, 16, 64), skinny_nk=4096) -> list[Case]:
-    cases = [Case("gemm", dtype=dt, m=n, n=n, k=n) for n in square]
-    return cases + [Case("gemm", dtype=dt, m=m, n=skinny_nk, k=skinny_nk) for m in skinny_m]
+def gemm_cases(dt: str, square=(512, 1024, 2048), skinny_m=(1, 4, 16, 64), skinny_nk=4096,
+               role: str = "reference") -> list[Case]:
+    """The GEMM rate curve by rows: square GEMMs (rows = n) and skinny ones (rows = m, large n = k)."""
+    cases = [Case("gemm", dtype=dt, m=n, n=n, k=n, role=role) for n in square]
+    return cases + [Case("gemm", dtype=dt, m=m, n=skinny_nk, k=skinny_nk, role=role) for m in skinny_m]
 
 
-def stream_cases(n_bytes: int) -> list[Case]:
-    return [Case("copy", dtype="fp32", n_bytes=n_bytes), Case("read", dtype="fp32", n_bytes=n_bytes)]
+def read_sizes(stream_bytes: int, smallest: int = int(MiB)) -> list[int]:
+    """Reference read sizes: x4 steps from 1 MiB (cache-resident) up to stream_bytes (DRAM)."""
+    sizes, n = [], smallest
+    while n < stream_bytes:
+        sizes.append(n)
+        n *= 4
+    return sizes + [stream_bytes]
+
+
+def stream_cases(n_bytes: int, role: str = "reference") -> list[Case]:
+    return [Case("read", dtype="fp32", n_bytes=n_bytes, role=role)]
+
+
+def dispatch_case() -> Case:
+    return Case("dispatch", dtype="fp32", role="reference")
+
+
+def scored_peak_cases(dt: str, stream_bytes: int, nk: int = 4096) -> list[Case]:
+    """GEMM, read and copy shapes OFF the reference grid, predicted from the curves and scored (a figure
+    that defined a curve never checks it): 8 of each, cache- to DRAM-resident."""
+    c = [Case("gemm", dtype=dt, m=m, n=nk, k=nk) for m in (2, 8, 32, 128)]
+    c += [Case("gemm", dtype=dt, m=m, n=nk // 2, k=nk // 2) for m in (48, 256)]
+    c += [Case("gemm", dtype=dt, m=n, n=n, k=n) for n in (768, 1536)]
+    sizes = [int(stream_bytes * f) for f in (1 / 512, 3 / 512, 3 / 256, 3 / 128, 3 / 64, 3 / 32, 3 / 16, 1 / 2)]
+    c += [Case("read", dtype="fp32", n_bytes=max(n, int(MiB))) for n in sizes]
+    c += [Case("copy", dtype="fp32", n_bytes=max(n, int(MiB))) for n in sizes]
+    return c
 
 
 def quick_cases(dt: str = "fp32", stream_bytes: int = 1024 * int(MiB)) -> list[Case]:
-    """~60 cases sized for a 2-core CPU in one to two minutes (V2-Lite MLA and MoE, Llama-8B GQA)."""
+    """~100 scored cases sized for a 2-core CPU in about two minutes (V2-Lite MLA and MoE, Llama-8B
+    GQA/MQA/MHA): at least 8 per family, cache- and DRAM-resident sizes."""
     c: list[Case] = []
     for B in (1, 4, 8):
         c += [_decode("mla_decode_absorbed", MLA_MODEL, B, L, dt) for L in (1024, 4096, 16384, 32768)]
     c += [_decode("mla_decode_absorbed", "deepseek-v3", 1, L, dt) for L in (4096, 32768)]  # 128 heads
     c += [_decode("mla_decode_absorbed", MLA_MODEL, 1, L, dt, "cold") for L in (4096, 32768)]
-    c += [_decode("mla_decode_absorbed_einsum", MLA_MODEL, B, L, dt) for B, L in ((1, 4096), (8, 32768))]
+    c += [_decode(k, MLA_MODEL, B, L, dt) for B, L in ((1, 4096), (8, 32768))
+          for k in ("mla_decode_absorbed_einsum", "mla_decode_absorbed_sdpa")]
     c += [_decode("mla_decode_naive", MLA_MODEL, B, L, dt)
-          for B, L in ((1, 1024), (1, 4096), (1, 16384), (1, 32768), (4, 1024))]
-    c += [_prefill("mla_prefill", MLA_MODEL, 1, L, dt) for L in (512, 1024, 2048)]
-    c += [_decode("sdpa_decode", GQA_MODEL, B, L, dt) for B, L in ((1, 4096), (1, 32768), (8, 4096))]
+          for B, L in ((1, 1024), (1, 4096), (1, 16384), (1, 32768), (4, 1024), (2, 4096), (4, 2048), (8, 512))]
+    c += [_prefill("mla_prefill", MLA_MODEL, 1, L, dt) for L in (256, 512, 768, 1024, 1536, 2048)]
+    c += [_prefill("mla_prefill", MLA_MODEL, 2, L, dt) for L in (512, 1024)]
+    c += [_decode("sdpa_decode", GQA_MODEL, B, L, dt) for B, L in ((1, 4096), (1, 32768), (8, 4096), (4, 16384))]
     c += [_decode("sdpa_decode", MQA_MODEL, B, L, dt) for B, L in ((1, 32768), (8, 8192))]
-    c += [_decode("sdpa_decode", MHA_MODEL, 1, 4096, dt)]
+    c += [_decode("sdpa_decode", MHA_MODEL, B, 4096, dt) for B in (1, 4)]
     c += [_decode(k, GQA_MODEL, 1, 32768, dt) for k in ("sdpa_gqa_decode", "sdpa_repeat_decode")]
-    c += [_prefill("sdpa_prefill", GQA_MODEL, 1, L, dt) for L in (512, 1024, 2048)]
-    c += [_prefill("sdpa_prefill", MQA_MODEL, 1, 2048, dt), _prefill("sdpa_prefill", MHA_MODEL, 1, 1024, dt)]
+    c += [_prefill("sdpa_prefill", GQA_MODEL, 1, L, dt) for L in (512, 1024, 1536, 2048)]
+    c += [_prefill("sdpa_prefill", MQA_MODEL, 1, L, dt) for L in (1024, 2048)]
+    c += [_prefill("sdpa_prefill", MHA_MODEL, 1, L, dt) for L in (512, 1024)]
     c += [_moe(k, MOE_MODEL, T, dt) for T in (1, 16, 64, 128, 512, 1024, 2048) for k in ("moe_loop", "moe_grouped")]
-    return c + gemm_cases(dt) + stream_cases(stream_bytes) + stream_cases(stream_bytes // 4)
+    return c + scored_peak_cases(dt, stream_bytes)
 
 
 def full_cases(dt: str = "bf16", stream_bytes: int = 4096 * int(MiB)) -> list[Case]:
@@ -196,18 +218,19 @@ def full_cases(dt: str = "bf16", stream_bytes: int = 4096 * int(MiB)) -> list[Ca
         c += [_prefill("sdpa_prefill", model, 1, L, dt) for L in (1024, 4096, 16384)]
     for model in ("deepseek-v3", MOE_MODEL):
         c += [_moe(k, model, T, dt) for T in (1, 8, 64, 256, 1024, 4096, 16384) for k in ("moe_loop", "moe_grouped")]
-    c += gemm_cases(dt, square=(1024, 2048, 4096, 8192, 16384), skinny_m=(1, 4, 16, 64, 256), skinny_nk=8192)
-    return c + stream_cases(stream_bytes)
+    return c + scored_peak_cases(dt, stream_bytes, nk=8192)
 
 
 def calibration_cases(device_kind: str, stream_bytes: int, quick: bool = True) -> list[Case]:
-    """GEMM (per dtype the device computes in) and streaming copy / read."""
+    """Reference rows (role reference): GEMM rate curves per dtype the device computes in, the read
+    bandwidth curve and the dispatch time."""
+    reads = [c for n in read_sizes(stream_bytes) for c in stream_cases(n)]
     if device_kind == "cpu":
-        c = gemm_cases("fp32")
+        c = gemm_cases("fp32", skinny_m=(1, 4, 16, 64, 256))
         bf16_sizes = (512, 1024, 2048) if quick else (512, 1024, 2048, 4096)
-        c += [Case("gemm", dtype="bf16", m=n, n=n, k=n) for n in bf16_sizes]
-        return c + stream_cases(stream_bytes)
+        c += [Case("gemm", dtype="bf16", m=n, n=n, k=n, role="reference") for n in bf16_sizes]
+        return c + reads + [dispatch_case()]
     square = (2048, 4096, 8192) if quick else (2048, 4096, 8192, 16384)
     c = gemm_cases("bf16", square=square, skinny_m=(1, 4, 16, 64, 256), skinny_nk=8192)
-    c += [Case("gemm", dtype=dt, m=n, n=n, k=n) for dt in ("fp32", "fp8") for n in square]
-    return c + stream_cases(stream_bytes)
+    c += [Case("gemm", dtype=dt, m=n, n=n, k=n, role="reference") for dt in ("fp32", "fp8") for n in square]
+    return c + reads + [dispatch_case()]

@@ -4,6 +4,7 @@ before a kernel is timed. Model dimensions come from the shipped model configs."
 from __future__ import annotations
 
 from collections.abc import Callable
+import time
 from dataclasses import dataclass, field
 
 import torch
@@ -57,38 +58,100 @@ def moe_dims(spec: str) -> moe.MoEDims:
 
 # ---- checks ----------------------------------------------------------------------------------
 
-def check_key(case: Case) -> tuple[str, str]:
-    """Cases sharing a key share one check (run once per run)."""
-    return case.kernel, case.dtype
+def check_key(case: Case) -> tuple[str, str, str]:
+    """Cases sharing a key share one check (run once per run): the kernel at one model's dims."""
+    return case.kernel, case.model, case.dtype
+
+
+def _small(case: Case) -> tuple[int, int, int]:
+    """(B, S, L) of the check: the case's own model dims at a small batch and context."""
+    B = max(1, min(case.batch, 2))
+    if case.phase == "prefill":
+        L = max(2, min(case.context, 48))
+        return B, L, L
+    L = max(case.query_len, min(case.context, 96))
+    return B, case.query_len or 1, L
+
+
+def race(forms: dict[str, Callable[[], object]], repeats: int = 3) -> str:
+    """The fastest of several correct forms of one computation (best of `repeats` after a warm-up)."""
+    best: tuple[float, str] | None = None
+    for name, fn in forms.items():
+        fn()
+        t = min(_wall(fn) for _ in range(repeats))
+        if best is None or t < best[0]:
+            best = (t, name)
+    assert best is not None
+    return best[1]
+
+
+def _wall(fn) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
 
 
 def check_case(case: Case, dev: Device) -> str:
-    """Run the kernel's correctness check on small shapes; return the variant chosen.
-    Raises KernelCheckError when the kernel disagrees with its reference."""
+    """Run the kernel's correctness check at the case's own model dimensions (small B and L); return
+    the variant chosen. Raises KernelCheckError when the kernel disagrees with its reference."""
     device, dt = dev.torch_device, torch_dtype(case)
     k = case.kernel
+    B, S, L = _small(case)
     if k.startswith("mla_"):
-        mla.check(device, dt, kernels=[k])
-        return "bmm" if k != "mla_decode_absorbed_einsum" else "einsum"
+        dims = mla_dims(case.model)
+        if k == "mla_decode_absorbed":  # both forms correct, then the faster one at a real size
+            mla.check(device, dt, kernels=["mla_decode_absorbed", "mla_decode_absorbed_sdpa"], dims=dims,
+                      shapes=((B, S, L),))
+            x = mla.make_inputs(dims, 1, 1, min(case.context, 4096), device, dt)
+            return race({name: (lambda f=f: (f(**x, scale=dims.softmax_scale), dev.synchronize()))
+                         for name, f in mla.ABSORBED_FORMS.items()})
+        mla.check(device, dt, kernels=[k], dims=dims, shapes=((B, S, L),))
+        return {"mla_decode_absorbed_einsum": "einsum", "mla_decode_absorbed_sdpa": "sdpa"}.get(k, "sdpa")
     if k.startswith("sdpa"):
+        m = model_config(case.model)
         name = SDPA_KERNELS[k]
-        attention.check(device, dt, kernels=[name])
+        attention.check(device, dt, kernels=[name], shapes=((B, S, L, m.num_attention_heads, m.num_key_value_heads,
+                                                             m.head_dim),))
         return {"sdpa": "fold_heads" if case.phase == "decode" else "enable_gqa", "sdpa_enable_gqa": "enable_gqa",
                 "sdpa_repeat": "repeat_interleave"}[name]
-    if k == "moe_loop":
-        moe.check(device, dt, impls=[])
-        return "loop"
-    if k == "moe_grouped":
+    if k in ("moe_loop", "moe_grouped"):
+        dims = moe_dims(case.model)
+        counts = (1, 5, 40)
+        if k == "moe_loop":
+            moe.check(device, dt, impls=[], dims_list=(dims,), token_counts=counts)
+            return "loop"
         errors = []
         for impl in [i for i in MOE_GROUPED_PREFERENCE if i in moe.grouped_impls(device)]:
             try:
-                moe.check(device, dt, impls=[impl])
+                moe.check(device, dt, impls=[impl], dims_list=(dims,), token_counts=counts)
                 return impl
             except (KernelCheckError, RuntimeError, NotImplementedError) as exc:
                 errors.append(f"{impl}: {exc}")
         raise KernelCheckError("; ".join(errors))
+    if k == "dispatch":
+        return "add_1"
     calibrate.check(device, case.dtype, kernels=[k])
-    return {"gemm": "scaled_mm" if case.dtype == "fp8" else "mm", "copy": "copy_", "read": "mv"}[k]
+    if k == "read":  # sum vs mv: which streams faster depends on the CPU (AMD: sum ~2x; Intel: mv ~15%)
+        x = calibrate.make_stream_inputs(min(case.n_bytes, 64 << 20), device)
+        return race({name: (lambda f=f: (f(x["src"], x["ones"]), dev.synchronize()))
+                     for name, f in calibrate.READ_FORMS.items()})
+    return {"gemm": "scaled_mm" if case.dtype == "fp8" else "mm", "copy": "copy_"}[k]
+
+
+def count_ops(fn: Callable[[], object]) -> int:
+    """Ops one call dispatches (every aten op, views included): what the per-op overhead multiplies."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class _Count(TorchDispatchMode):
+        n = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            _Count.n += 1
+            return func(*args, **(kwargs or {}))
+
+    with _Count():
+        fn()
+    return _Count.n
 
 
 # ---- inputs ------------------------------------------------------------------------------------
@@ -115,7 +178,7 @@ def build(case: Case, dev: Device, variant: str = "") -> Workload:
     if case.family in ("mla_decode", "mla_prefill"):
         dims = mla_dims(case.model)
         x = mla.make_inputs(dims, case.batch, case.query_len, case.context, device, dt)
-        fn = mla.MLA_KERNELS[k]
+        fn = mla.ABSORBED_FORMS.get(variant, mla.MLA_KERNELS[k]) if k == "mla_decode_absorbed" else mla.MLA_KERNELS[k]
         return Workload(lambda: fn(**x, scale=dims.softmax_scale), variant)
     if case.family in ("attn_decode", "attn_prefill"):
         m = model_config(case.model)
@@ -144,7 +207,10 @@ def build(case: Case, dev: Device, variant: str = "") -> Workload:
     if k == "gemm":
         x = calibrate.make_gemm_inputs(case.m, case.n, case.k, device, case.dtype)
         return Workload(lambda: calibrate.run_gemm(x), variant)
+    if k == "dispatch":
+        return Workload(calibrate.make_dispatch(device), variant)
     x = calibrate.make_stream_inputs(case.n_bytes, device)
     if k == "copy":
         return Workload(lambda: calibrate.copy(x["dst"], x["src"]), variant)
-    return Workload(lambda: calibrate.read(x["src"], x["ones"]), variant)
+    read = calibrate.READ_FORMS.get(variant, calibrate.read)
+    return Workload(lambda: read(x["src"], x["ones"]), variant)

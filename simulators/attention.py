@@ -55,6 +55,7 @@ def _gqa_ops(m: ModelConfig, B, S, L, p: Precision) -> list[OpCost]:
         # output O plus this step's new K, V into the cache
         bytes_written=T * H * Dh * p.a_bytes + T * kv_per_token,
         compute_dtype=p.attn_dtype,
+        rows=S * (H // G),  # query rows per KV head share one read of that head's K and V
     )
     return [
         linear("qkv_proj", "attn_proj", n, T, d, (H + 2 * G) * Dh, p.w_bytes, p.a_bytes, p.gemm_dtype),
@@ -97,6 +98,7 @@ def _mla_ops(m: ModelConfig, B, S, L, p: Precision, mode: str) -> list[OpCost]:
             bytes_read=H * Dn * C * p.w_bytes + T * H * Dn * p.a_bytes,
             bytes_written=T * H * C * p.a_bytes,
             compute_dtype=p.gemm_dtype,
+            rows=T,
         ))
         # scores over latent + rope (C + R), values over the latent (C): MQA-like, one shared KV head
         ops.append(op(
@@ -105,6 +107,7 @@ def _mla_ops(m: ModelConfig, B, S, L, p: Precision, mode: str) -> list[OpCost]:
             bytes_read=cached_tokens_read * latent_bytes + T * H * (C + R) * p.a_bytes,
             bytes_written=T * H * C * p.a_bytes + new_latent_written,
             compute_dtype=p.attn_dtype,
+            rows=S * H,  # all heads' query rows of a sequence share one read of its latent cache
         ))
         # W_UV applied after attention: o_latent[T,H,C] @ W_UV[H,C,Dv] -> o[T,H,Dv]
         ops.append(op(
@@ -113,6 +116,7 @@ def _mla_ops(m: ModelConfig, B, S, L, p: Precision, mode: str) -> list[OpCost]:
             bytes_read=H * C * Dv * p.w_bytes + T * H * C * p.a_bytes,
             bytes_written=T * H * Dv * p.a_bytes,
             compute_dtype=p.gemm_dtype,
+            rows=T,
         ))
     else:
         # Up-project every cached latent to per-head K_nope and V: c[B*L, C] @ W_UKV[C, H*(Dn+Dv)]
@@ -122,6 +126,7 @@ def _mla_ops(m: ModelConfig, B, S, L, p: Precision, mode: str) -> list[OpCost]:
             bytes_read=cached_tokens_read * latent_bytes + C * H * (Dn + Dv) * p.w_bytes,
             bytes_written=cached_tokens_read * H * (Dn + Dv) * p.a_bytes + new_latent_written,
             compute_dtype=p.gemm_dtype,
+            rows=cached_tokens_read,  # every cached token reuses W_UKV
         ))
         # ordinary multi-head attention with K = [K_nope, k_rope] (Dn + R) and V (Dv)
         ops.append(op(
@@ -130,6 +135,7 @@ def _mla_ops(m: ModelConfig, B, S, L, p: Precision, mode: str) -> list[OpCost]:
             bytes_read=cached_tokens_read * (H * (Dn + Dv) + R) * p.a_bytes + T * H * (Dn + R) * p.a_bytes,
             bytes_written=T * H * Dv * p.a_bytes,
             compute_dtype=p.attn_dtype,
+            rows=S,  # per head: the sequence's query rows share one read of its K and V
         ))
     ops.append(linear("o_proj", "attn_proj", n, T, H * Dv, d, p.w_bytes, p.a_bytes, p.gemm_dtype))
     return ops
@@ -155,5 +161,6 @@ def _indexer_ops(m: ModelConfig, B, S, L, p: Precision) -> list[OpCost]:
             bytes_read=B * L * Di * INDEX_KEY_BYTES + T * Hi * Di * p.a_bytes,
             bytes_written=T * m.index_topk * INDEX_ID_BYTES,  # selected token ids out
             compute_dtype="fp8",
+            rows=S * Hi,  # indexer query rows of a sequence share one read of its index keys
         ),
     ]

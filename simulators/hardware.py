@@ -5,6 +5,7 @@ Every number keeps its provenance (`Sourced`). Link bandwidths are per direction
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,18 +29,24 @@ class Link:
     latency_s: Sourced | None = None
 
 
+CALIBRATION_VERSION = 2
+
+
 @dataclass(frozen=True)
 class Calibration:
-    """Fitted by `daedalus validate` from measurements: achievable fraction of peak per op family."""
+    """Measured on the device and fitted by `daedalus validate` (`simulators.fit`): what the calibrated
+    mode of `simulators.roofline.time_s` evaluates. Curves are ((x, rate), ...) sorted by x."""
 
     run_id: str
+    # measured: achieved GEMM FLOP/s by rows per reused operand, per dtype; streaming read bytes/s by
+    # working-set bytes; dispatch time of one op
+    rate_by_rows: dict[str, tuple[tuple[float, float], ...]] = field(default_factory=dict)
+    bandwidth_by_bytes: tuple[tuple[float, float], ...] = ()
+    overhead_s_per_op: float = 0.0
+    # fitted: efficiency per benchmark family against those curves, one overlap exponent
     compute_efficiency: dict[str, float] = field(default_factory=dict)
     memory_efficiency: dict[str, float] = field(default_factory=dict)
-    overhead_s: dict[str, float] = field(default_factory=dict)
-    # optional (older files lack them): (c**p + m**p)**(1/p) overlap exponent p per family (absent: max,
-    # full overlap) and the memory-efficiency multiplier for ops whose bytes fit in onchip_cache_bytes
-    overlap_exponent: dict[str, float] = field(default_factory=dict)
-    cache_bandwidth_factor: dict[str, float] = field(default_factory=dict)
+    overlap_exponent: float = float("inf")
 
 
 @dataclass(frozen=True)
@@ -132,31 +139,61 @@ def _link(raw: Any, where: str) -> Link | None:
     )
 
 
+def _number(v: Any, where: str, minimum: float = 0.0, strict: bool = False) -> float:
+    if isinstance(v, str):
+        try:
+            v = float(v)
+        except ValueError:
+            pass
+    ok = not isinstance(v, bool) and isinstance(v, (int, float)) and math.isfinite(v) and (
+        v > minimum if strict else v >= minimum)
+    if not ok:
+        raise ConfigError(f"{where}: expected a finite number {'>' if strict else '>='} {minimum:g}, got {v!r}")
+    return float(v)
+
+
+def _curve(raw: Any, where: str) -> tuple[tuple[float, float], ...]:
+    if not isinstance(raw, list) or not all(isinstance(p, list) and len(p) == 2 for p in raw):
+        raise ConfigError(f"{where}: expected a list of [x, rate] pairs")
+    pts = sorted((_number(x, f"{where}[{i}][0]", strict=True), _number(y, f"{where}[{i}][1]", strict=True))
+                 for i, (x, y) in enumerate(raw))
+    return tuple(pts)
+
+
+_CALIBRATION_KEYS = {"run_id", "version", "rate_by_rows", "bandwidth_by_bytes", "overhead_s_per_op",
+                     "compute_efficiency", "memory_efficiency", "overlap_exponent", "fit"}
+
+
 def _calibration(raw: Any, where: str) -> Calibration | None:
     if raw is None:
         return None
     if not isinstance(raw, dict) or "run_id" not in raw:
         raise ConfigError(f"{where}: expected a mapping with run_id")
+    if raw.get("version") != CALIBRATION_VERSION:
+        raise ConfigError(f"{where}: calibration block of an older daedalus (version {raw.get('version')!r}, "
+                          f"expected {CALIBRATION_VERSION}); re-run `daedalus validate` on its run")
+    unknown = set(raw) - _CALIBRATION_KEYS
+    if unknown:
+        raise ConfigError(f"{where}: unknown field(s) {', '.join(sorted(unknown))}")
 
-    def factors(key: str, minimum: float = 0.0) -> dict[str, float]:
+    def factors(key: str) -> dict[str, float]:
         block = raw.get(key) or {}
         if not isinstance(block, dict):
             raise ConfigError(f"{where}.{key}: expected a mapping of op family to number")
-        out = {}
-        for fam, v in block.items():
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not v >= minimum:
-                what = "a non-negative number" if minimum == 0 else f"a number >= {minimum:g}"
-                raise ConfigError(f"{where}.{key}.{fam}: expected {what}, got {v!r}")
-            out[str(fam)] = float(v)
-        return out
+        return {str(fam): _number(v, f"{where}.{key}.{fam}", strict=True) for fam, v in block.items()}
 
+    rates = raw.get("rate_by_rows") or {}
+    if not isinstance(rates, dict):
+        raise ConfigError(f"{where}.rate_by_rows: expected a mapping of dtype to [rows, FLOP/s] pairs")
+    p = raw.get("overlap_exponent", float("inf"))
     return Calibration(
         run_id=str(raw["run_id"]),
+        rate_by_rows={str(dt): _curve(c, f"{where}.rate_by_rows.{dt}") for dt, c in rates.items()},
+        bandwidth_by_bytes=_curve(raw.get("bandwidth_by_bytes") or [], f"{where}.bandwidth_by_bytes"),
+        overhead_s_per_op=_number(raw.get("overhead_s_per_op", 0.0), f"{where}.overhead_s_per_op"),
         compute_efficiency=factors("compute_efficiency"),
         memory_efficiency=factors("memory_efficiency"),
-        overhead_s=factors("overhead_s"),
-        overlap_exponent=factors("overlap_exponent", minimum=1.0),
-        cache_bandwidth_factor=factors("cache_bandwidth_factor"),
+        overlap_exponent=float("inf") if p in (None, "inf", ".inf") else _number(p, f"{where}.overlap_exponent", 1.0),
     )
 
 

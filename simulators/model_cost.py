@@ -51,3 +51,14 @@ def family_cost(ops: list[OpCost], families: tuple[str, ...]) -> tuple[np.ndarra
         sum(o.bytes_read for o in picked),
         sum(o.bytes_written for o in picked),
     )
+
+
+def family_rows(ops: list[OpCost], families: tuple[str, ...]) -> np.ndarray:
+    """Rows per reused operand of the family's dominant op (the one with the most FLOPs): the shape
+    class that sets the achievable compute rate of the kernel as a whole."""
+    picked = [o for o in ops if o.family in families]
+    if not picked:
+        raise ValueError(f"no op of families {families}")
+    flops = np.stack([np.broadcast_to(o.flop, np.shape(picked[0].flop)) for o in picked])
+    rows = np.stack([np.broadcast_to(o.rows, flops.shape[1:]) for o in picked])
+    return np.take_along_axis(rows, np.argmax(flops, axis=0)[None], axis=0)[0]

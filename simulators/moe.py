@@ -41,6 +41,7 @@ def dense_ffn_op(m: ModelConfig, T, p: Precision, name: str = "dense_ffn") -> Op
         bytes_read=SWIGLU_MATRICES * d * I * p.w_bytes + T * d * p.a_bytes + T * I * p.a_bytes,
         bytes_written=T * d * p.a_bytes + T * I * p.a_bytes,  # h = silu(x W1) * x W3, then y
         compute_dtype=p.gemm_dtype,
+        rows=T,
     )
 
 
@@ -58,6 +59,7 @@ def moe_ops(m: ModelConfig, T, p: Precision, skew: float = 0.0) -> list[OpCost]:
             bytes_read=SWIGLU_MATRICES * d * Is * p.w_bytes + T * d * p.a_bytes + T * Is * p.a_bytes,
             bytes_written=T * d * p.a_bytes + T * Is * p.a_bytes,
             compute_dtype=p.gemm_dtype,
+            rows=T,
         ))
     assignments = T * k  # token-expert pairs
     experts_read = expected_distinct_experts(T, E, k, skew)
@@ -68,5 +70,6 @@ def moe_ops(m: ModelConfig, T, p: Precision, skew: float = 0.0) -> list[OpCost]:
         bytes_read=experts_read * SWIGLU_MATRICES * d * Ie * p.w_bytes + assignments * (d + Ie) * p.a_bytes,
         bytes_written=assignments * (d + Ie) * p.a_bytes,
         compute_dtype=p.gemm_dtype,
+        rows=assignments / np.maximum(experts_read, 1.0),  # tokens per expert hit share its weights
     ))
     return ops

@@ -30,15 +30,21 @@ class OpCost:
     bytes_read: np.ndarray
     bytes_written: np.ndarray
     compute_dtype: str  # nominal dtype of the arithmetic (mapped to a supported peak by the roofline)
+    # rows of the op's main GEMM that share one read of the reused operand (tokens per weight matrix,
+    # query rows per KV head): on real devices the achieved FLOP/s depends on it (skinny GEMMs are
+    # slow). inf = large (square-like) GEMM, or no GEMM at all.
+    rows: np.ndarray | float = np.inf
 
     @property
     def bytes(self) -> np.ndarray:
         return self.bytes_read + self.bytes_written
 
 
-def op(name: str, family: str, n_layers: int, flop, bytes_read, bytes_written, compute_dtype: str) -> OpCost:
+def op(name: str, family: str, n_layers: int, flop, bytes_read, bytes_written, compute_dtype: str,
+       rows=np.inf) -> OpCost:
     as_arr = lambda x: np.asarray(x, dtype=np.float64)  # noqa: E731
-    return OpCost(name, family, int(n_layers), as_arr(flop), as_arr(bytes_read), as_arr(bytes_written), compute_dtype)
+    return OpCost(name, family, int(n_layers), as_arr(flop), as_arr(bytes_read), as_arr(bytes_written), compute_dtype,
+                  as_arr(rows))
 
 
 def linear(name: str, family: str, n_layers: int, tokens, d_in: int, d_out: int,
@@ -50,6 +56,7 @@ def linear(name: str, family: str, n_layers: int, tokens, d_in: int, d_out: int,
         bytes_read=d_in * d_out * w_bytes + tokens * d_in * a_bytes,
         bytes_written=tokens * d_out * a_bytes,
         compute_dtype=compute_dtype,
+        rows=tokens,  # every token reuses the weight matrix
     )
 
 
@@ -90,6 +97,7 @@ def gemm_cost(m, n, k, dtype_bytes: float, compute_dtype: str, name: str = "gemm
         bytes_read=(np.asarray(m) * k + np.asarray(k) * n) * dtype_bytes,
         bytes_written=np.asarray(m) * n * dtype_bytes,
         compute_dtype=compute_dtype,
+        rows=m,
     )
 
 

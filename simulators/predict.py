@@ -91,8 +91,8 @@ def simulate(models: Sequence[ModelConfig], profiles: Sequence[HardwareProfile],
             act_b = activation_bytes(m, B, S, p, phase)
             tokens = B * S
             for hw in profiles:
-                times = [op_time(flop[i], byt[i], calibration_family(o.family, phase, m.attention), o.compute_dtype,
-                                 hw, mode) for i, o in enumerate(ops)]
+                times = [op_time(flop[i], byt[i], calibration_family(o.family, phase, m.attention, mla),
+                                 o.compute_dtype, hw, mode, rows=o.rows) for i, o in enumerate(ops)]
                 comp = np.stack([t.compute_time_s for t in times])
                 mem = np.stack([t.memory_time_s for t in times])
                 time = np.stack([t.time_s for t in times])

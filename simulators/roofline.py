@@ -1,21 +1,27 @@
-"""Roofline: time of an op on a hardware profile.
+"""Roofline: the one time function of an op on a hardware profile, in every prediction mode.
 
-compute_time = flop / (peak[dtype] * compute_efficiency)
-memory_time  = bytes / (memory_bandwidth * memory_efficiency * cache_factor)
-time         = (compute_time**p + memory_time**p) ** (1/p) + overhead
+    rate      = peak[dtype]                          (speed of light)
+              = rate_by_rows[dtype](rows)            (calibrated: the measured GEMM rate at the op's
+                                                      rows per reused operand, log-log interpolated)
+    bandwidth = memory_bandwidth                     (speed of light)
+              = bandwidth_by_bytes(bytes)            (calibrated: the measured streaming-read rate at
+                                                      the op's working set, cache- to DRAM-resident)
+    compute_s = flop / (rate * compute_efficiency)
+    memory_s  = bytes / (bandwidth * memory_efficiency)
+    time_s    = (compute_s**p + memory_s**p) ** (1/p) + n_ops * overhead_s
 
-cache_factor applies only when the op's bytes fit in the profile's onchip_cache_bytes (else 1); p is the
-overlap exponent: p = inf is the classic max() roofline (full compute/memory overlap), p = 1 the sum (no
-overlap). Speed of light: all factors 1, p = inf, no overhead (a lower bound).
-
-Modes: `speed_of_light` uses the profile's peaks as they are (datasheet, or measured for the
-host); `calibrated` applies the per-family efficiencies and per-op overheads fitted by
-`daedalus validate` and stored in the profile's `calibration` block.
+p is the compute/memory overlap exponent (p = inf: max, full overlap; p = 1: the sum, none), fitted
+once per device; overhead_s is the measured dispatch time of one op; the efficiencies are fitted per
+benchmark family by `simulators.fit`. Speed of light is the same function with every factor 1, no
+curves, p = inf and no overhead: a lower bound on time. Between the two bounds of the field's
+reasoning (max and sum, jax-ml/scaling-book `roofline.md`), `t_lower_s`/`t_upper_s` are reported too.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from enum import Enum
 
 import numpy as np
 
@@ -23,25 +29,42 @@ from .errors import ConfigError
 from .hardware import HardwareProfile
 from .units import COMPUTE_FALLBACK
 
-MODES = ("speed_of_light", "calibrated")
-ALL_FAMILIES = "all"  # calibration key that applies to families without their own factor
 
+class Mode(str, Enum):
+    """Prediction modes, named once."""
+
+    SPEED_OF_LIGHT = "speed_of_light"  # datasheet peaks (or measured peaks, for a measured profile)
+    CALIBRATED = "calibrated"  # measured rate curves and fitted efficiencies of the profile's calibration
+
+    @classmethod
+    def parse(cls, value: str | Mode, what: str = "mode") -> Mode:
+        try:
+            return cls(value)
+        except ValueError:
+            raise ConfigError(f"{what} {value!r}: expected one of {', '.join(m.value for m in cls)}") from None
+
+
+MODES = tuple(m.value for m in Mode)
+ALL_FAMILIES = "all"  # calibration key that applies to families without their own factor
 
 # Calibration families: the kernel families the benchmark measures. Simulator ops map onto them so a
 # fitted host calibration applies to whole-model predictions too.
-CALIBRATION_FAMILIES = ("mla_decode", "mla_prefill", "attn_decode", "attn_prefill", "moe", "gemm", "copy")
+CALIBRATION_FAMILIES = ("mla_decode_absorbed", "mla_decode_naive", "mla_prefill", "attn_decode", "attn_prefill",
+                        "moe", "gemm", "read", "copy")
 _MOE_OPS = ("moe_router", "moe_shared", "moe_routed")
 _STREAMING_OPS = ("norm", "embed", "copy")
 
 
-def calibration_family(op_family: str, phase: str, attention: str) -> str:
+def calibration_family(op_family: str, phase: str, attention: str, mla_mode: str = "absorbed") -> str:
     """The benchmark family whose fitted efficiency applies to a simulator op."""
     if op_family == "attn_core":
-        return ("mla_" if attention == "mla" else "attn_") + phase
+        if attention == "mla":
+            return f"mla_decode_{mla_mode}" if phase == "decode" else "mla_prefill"
+        return f"attn_{phase}"
     if op_family in _MOE_OPS:
         return "moe"
     if op_family in _STREAMING_OPS:
-        return "copy"
+        return "read"
     return "gemm"  # projections, dense FFN, LM head, indexer: weight GEMMs
 
 
@@ -57,13 +80,31 @@ def resolve_peak(hw: HardwareProfile, dtype: str) -> tuple[str, float]:
         seen = COMPUTE_FALLBACK[seen]
 
 
+Curve = tuple[tuple[float, float], ...]  # ((x, rate), ...) sorted by x
+
+
 @dataclass(frozen=True)
 class Efficiency:
+    """Everything the time function needs beyond FLOPs and bytes: one type for every mode."""
+
     compute: float = 1.0
     memory: float = 1.0
-    overhead_s: float = 0.0
-    overlap_exponent: float = float("inf")  # inf: max(compute, memory); 1: compute + memory
-    cache_factor: float = 1.0  # extra memory efficiency for ops whose bytes fit in the on-chip cache
+    overlap_exponent: float = math.inf  # inf: max(compute, memory); 1: compute + memory
+    overhead_s: float = 0.0  # per dispatched op
+    rate_by_rows: Curve = ()  # achieved FLOP/s by rows per reused operand, for the op's dtype
+    bandwidth_by_bytes: Curve = ()  # achieved streaming bytes/s by working-set bytes
+
+
+def interp_curve(x, curve: Curve, default: float) -> np.ndarray:
+    """Piecewise log-log interpolation of a measured rate curve, clamped at its ends; `default` where
+    the curve is empty. x = inf takes the last point (the largest measured size)."""
+    x = np.asarray(x, dtype=np.float64)
+    if not curve:
+        return np.full(x.shape, float(default))
+    xs = np.log([c[0] for c in curve])
+    ys = np.log([c[1] for c in curve])
+    lx = np.log(np.clip(x, np.exp(xs[0]), np.exp(xs[-1])))
+    return np.exp(np.interp(lx, xs, ys))
 
 
 def combine(compute_s, memory_s, overlap_exponent: float) -> np.ndarray:
@@ -79,38 +120,6 @@ def combine(compute_s, memory_s, overlap_exponent: float) -> np.ndarray:
     return hi * (1.0 + lo_over_hi**p) ** (1.0 / p)
 
 
-def fits_in_cache(bytes_, hw: HardwareProfile) -> np.ndarray:
-    """Whether an op's working set fits in the profile's on-chip (last-level) cache."""
-    b = np.asarray(bytes_, dtype=np.float64)
-    if hw.onchip_cache_bytes is None:
-        return np.zeros(b.shape, dtype=bool)
-    return b <= hw.onchip_cache_bytes.value
-
-
-def efficiency(hw: HardwareProfile, family: str, mode: str) -> Efficiency:
-    if mode not in MODES:
-        raise ConfigError(f"prediction mode {mode!r}: expected one of {', '.join(MODES)}")
-    if mode == "speed_of_light":
-        return Efficiency()
-    cal = hw.calibration
-    if cal is None:
-        raise ConfigError(
-            f"{hw.path or hw.name}: mode 'calibrated' needs a 'calibration' block "
-            "(run `daedalus calibrate` and `daedalus validate` on this hardware first)"
-        )
-
-    def pick(table: dict[str, float], default: float) -> float:
-        return table.get(family, table.get(ALL_FAMILIES, default))
-
-    return Efficiency(
-        compute=pick(cal.compute_efficiency, 1.0),
-        memory=pick(cal.memory_efficiency, 1.0),
-        overhead_s=pick(cal.overhead_s, 0.0),
-        overlap_exponent=pick(cal.overlap_exponent, float("inf")),
-        cache_factor=pick(cal.cache_bandwidth_factor, 1.0),
-    )
-
-
 @dataclass(frozen=True)
 class OpTime:
     compute_dtype: str
@@ -119,21 +128,63 @@ class OpTime:
     time_s: np.ndarray
     compute_bound: np.ndarray  # bool
 
+    @property
+    def t_lower_s(self) -> np.ndarray:
+        """Full overlap: max(compute, memory)."""
+        return np.maximum(self.compute_time_s, self.memory_time_s)
+
+    @property
+    def t_upper_s(self) -> np.ndarray:
+        """No overlap: compute + memory."""
+        return self.compute_time_s + self.memory_time_s
+
+
+def time_s(flop, bytes_, peak_flop_per_s: float, bandwidth_bytes_per_s: float, eff: Efficiency, *,
+           rows=np.inf, n_ops=1.0, working_set_bytes=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """THE time function: (compute_s, memory_s, time_s) of ops with `flop` and `bytes_` (arrays
+    broadcast). `working_set_bytes` picks the bandwidth on the measured curve (default: bytes_;
+    inf: DRAM-resident, e.g. a case measured after a cache flush)."""
+    rate = interp_curve(rows, eff.rate_by_rows, peak_flop_per_s)
+    ws = bytes_ if working_set_bytes is None else working_set_bytes
+    bw = interp_curve(ws, eff.bandwidth_by_bytes, bandwidth_bytes_per_s)
+    compute_s = np.asarray(flop, dtype=np.float64) / (rate * eff.compute)
+    memory_s = np.asarray(bytes_, dtype=np.float64) / (bw * eff.memory)
+    total = combine(compute_s, memory_s, eff.overlap_exponent) + np.asarray(n_ops, dtype=np.float64) * eff.overhead_s
+    return compute_s, memory_s, total
+
+
+def efficiency(hw: HardwareProfile, family: str, mode: str | Mode, compute_dtype: str | None = None) -> Efficiency:
+    """The Efficiency of `family` ops in `mode` on `hw` (the rate curve of `compute_dtype`)."""
+    mode = Mode.parse(mode)
+    if mode is Mode.SPEED_OF_LIGHT:
+        return Efficiency()
+    cal = hw.calibration
+    if cal is None or not cal.compute_efficiency:
+        raise ConfigError(
+            f"{hw.path or hw.name}: mode 'calibrated' needs a fitted 'calibration' block "
+            "(run `daedalus run`, or `daedalus calibrate`, `bench` and `validate`, on this hardware first)"
+        )
+
+    def pick(table: dict[str, float]) -> float:
+        return table.get(family, table.get(ALL_FAMILIES, 1.0))
+
+    return Efficiency(
+        compute=pick(cal.compute_efficiency),
+        memory=pick(cal.memory_efficiency),
+        overlap_exponent=cal.overlap_exponent,
+        overhead_s=cal.overhead_s_per_op,
+        rate_by_rows=cal.rate_by_rows.get(compute_dtype or "", ()),
+        bandwidth_by_bytes=cal.bandwidth_by_bytes,
+    )
+
 
 def op_time(flop, bytes_, family: str, compute_dtype: str, hw: HardwareProfile,
-            mode: str = "speed_of_light") -> OpTime:
+            mode: str | Mode = Mode.SPEED_OF_LIGHT, *, rows=np.inf, n_ops=1.0, working_set_bytes=None) -> OpTime:
     dtype_used, peak = resolve_peak(hw, compute_dtype)
-    eff = efficiency(hw, family, mode)
-    compute_s = np.asarray(flop, dtype=np.float64) / (peak * eff.compute)
-    memory_eff = eff.memory * np.where(fits_in_cache(bytes_, hw), eff.cache_factor, 1.0)
-    memory_s = np.asarray(bytes_, dtype=np.float64) / (hw.memory_bandwidth_bytes_per_s.value * memory_eff)
-    return OpTime(
-        compute_dtype=dtype_used,
-        compute_time_s=compute_s,
-        memory_time_s=memory_s,
-        time_s=combine(compute_s, memory_s, eff.overlap_exponent) + eff.overhead_s,
-        compute_bound=compute_s >= memory_s,
-    )
+    eff = efficiency(hw, family, mode, dtype_used)
+    c, m, t = time_s(flop, bytes_, peak, hw.memory_bandwidth_bytes_per_s.value, eff, rows=rows, n_ops=n_ops,
+                     working_set_bytes=working_set_bytes)
+    return OpTime(compute_dtype=dtype_used, compute_time_s=c, memory_time_s=m, time_s=t, compute_bound=c >= m)
 
 
 def ridge_point_flop_per_byte(hw: HardwareProfile, dtype: str) -> float:

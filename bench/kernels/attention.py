@@ -85,8 +85,9 @@ CHECK_SHAPES = tuple(
 )
 
 
-def check(device, dtype, kernels=None) -> None:
-    for B, S, L, H, G, Dh in CHECK_SHAPES:
+def check(device, dtype, kernels=None, shapes=CHECK_SHAPES) -> None:
+    """Each kernel against the float64 reference on (B, S, L, H, G, Dh) shapes (a model's own heads)."""
+    for B, S, L, H, G, Dh in shapes:
         x = make_inputs(B, S, L, H, G, Dh, device, dtype, seed=S * 7 + G)
         ref = attention_reference(**x)
         for name in kernels or ATTENTION_KERNELS:

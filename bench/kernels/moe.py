@@ -211,11 +211,12 @@ def grouped_impls(device) -> list[str]:
     return list(GROUPED_IMPLS) if hasattr(torch, "_grouped_mm") else ["bmm"]
 
 
-def check(device, dtype, impls=None) -> None:
-    """moe_loop against the dense float64 reference, and each grouped impl against moe_loop."""
-    for dims in CHECK_DIMS:
+def check(device, dtype, impls=None, dims_list=CHECK_DIMS, token_counts=(1, 5, 40)) -> None:
+    """moe_loop against the dense float64 reference, and each grouped impl against moe_loop, for each
+    MoEDims (toy widths, or a model's own) and token count."""
+    for dims in dims_list:
         p = make_params(dims, device, dtype, seed=3)
-        for T in (1, 5, 40):
+        for T in token_counts:
             x = make_tokens(T, dims.d, device, dtype, seed=T)
             ref = moe_reference(x, p, dims.router)
             y_loop, c_loop = moe_loop(x, p, dims.router)

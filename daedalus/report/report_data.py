@@ -16,6 +16,7 @@ from simulators.errors import ConfigError
 from simulators.hardware import HardwareProfile, load_profile
 from simulators.model_config import ModelConfig
 from simulators.predict import memory_table, simulate
+from simulators.variants import same_dims_variants
 
 MEASURED_COLUMNS = ("case_id", "kernel", "family", "flop", "bytes", "median_s", "cv", "status")
 EXPERT_LOAD_COLUMNS = ("case_id", "expert", "tokens")
@@ -100,18 +101,6 @@ def load_run(run_dir: str | Path) -> RunInputs:
         except ConfigError as exc:
             p["hardware_profile.yaml"] = str(exc)
     return out
-
-
-def same_dims_variants(m: ModelConfig) -> list[ModelConfig]:
-    """An MLA model's dimensions under MHA, GQA-8 and MQA (head dim = its non-rope head dim, as
-    in the DeepSeek-V2 paper's comparison), so only the attention type differs. [] for non-MLA."""
-    if m.attention != "mla":
-        return []
-    heads = m.num_attention_heads
-    mla_free = dict(kv_lora_rank=0, q_lora_rank=0, qk_nope_head_dim=0, qk_rope_head_dim=0, v_head_dim=0,
-                    index_topk=0, index_n_heads=0, index_head_dim=0, head_dim=m.qk_nope_head_dim or m.head_dim)
-    variants = [("MHA", heads), ("GQA-8", min(8, heads)), ("MQA", 1)]
-    return [replace(m, name=f"{m.name} dims, {label}", num_key_value_heads=g, **mla_free) for label, g in variants]
 
 
 @dataclass

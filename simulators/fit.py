@@ -1,0 +1,230 @@
+"""The calibrated roofline's fit: measured curves, per-family efficiencies, leave-one-out scoring.
+
+Pure numpy/pandas/scipy. What is measured and what is fitted (see `simulators.roofline.time_s`, the
+one time function both sides evaluate):
+
+- measured (rows with role `reference`, never scored): the GEMM rate by rows per reused operand for
+  each dtype (square and skinny GEMMs), the streaming-read bandwidth by working-set size (cache- to
+  DRAM-resident), and the dispatch time of one op;
+- fitted on the scored rows (role `case`): a compute and a memory efficiency per benchmark family,
+  and one compute/memory overlap exponent p for the device: 2 F + 1 parameters for F families;
+- scored leave-one-out: each case is predicted by a fit made without it (no fold seed to move the
+  score), in both modes: speed of light (peaks, max, no overhead) and calibrated.
+
+Efficiencies well above 1 mean the model form misses something for that family; `summarise`
+reports them so the report can flag them instead of presenting them as meaningful.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from .hardware import CALIBRATION_VERSION, Calibration, HardwareProfile
+from .roofline import Efficiency, Mode, combine, interp_curve, resolve_peak, time_s
+
+WITHIN_PCT = 25.0
+EFFICIENCY_BOUNDS = (1e-3, 4.0)
+OVERLAP_BOUNDS = (1.0, 16.0)
+PRIOR_WEIGHT = 0.05  # pulls an unidentified efficiency (e.g. memory in a compute-bound family) to 1
+SUSPECT_EFFICIENCY = 1.1  # fitted above this: the model form misses something (cache, fusion, shape)
+REFERENCE = "reference"
+CASE = "case"
+
+
+@dataclass(frozen=True)
+class Curves:
+    """What calibration measured: rate curves, bandwidth curve, per-op dispatch time."""
+
+    rate_by_rows: dict[str, tuple[tuple[float, float], ...]]
+    bandwidth_by_bytes: tuple[tuple[float, float], ...]
+    overhead_s_per_op: float = 0.0
+
+
+@dataclass(frozen=True)
+class Fit:
+    compute_efficiency: dict[str, float]
+    memory_efficiency: dict[str, float]
+    overlap_exponent: float
+
+
+def _best(points: pd.DataFrame, x: str, y: str) -> tuple[tuple[float, float], ...]:
+    g = points.groupby(x)[y].max().sort_index()
+    return tuple((float(k), float(v)) for k, v in g.items() if k > 0 and v > 0)
+
+
+def measure_curves(measured: pd.DataFrame) -> Curves:
+    """Curves from a run's reference rows: GEMM (rows = m), read (working set = bytes read), dispatch."""
+    ok = measured[(measured["status"] == "ok") & (measured["role"] == REFERENCE)]
+    gemm = ok[ok["kernel"] == "gemm"]
+    rates = {str(dt): _best(g, "rows", "achieved_flop_per_s") for dt, g in gemm.groupby("dtype")}
+    read = ok[ok["kernel"] == "read"]
+    bw = _best(read, "bytes", "achieved_bytes_per_s")
+    disp = ok[ok["kernel"] == "dispatch"]
+    overhead = float(disp["median_s"].min() / disp["n_ops"].max()) if len(disp) and disp["n_ops"].max() > 0 else 0.0
+    return Curves(rates, bw, overhead)
+
+
+def curves_of(hw: HardwareProfile) -> Curves | None:
+    cal = hw.calibration
+    return None if cal is None else Curves(cal.rate_by_rows, cal.bandwidth_by_bytes, cal.overhead_s_per_op)
+
+
+def roofline_inputs(measured: pd.DataFrame, hw: HardwareProfile, curves: Curves | None) -> pd.DataFrame:
+    """Per measured row: the rates the time function starts from. Speed of light: the profile's peak
+    of the row's dtype and its bandwidth; calibrated: the measured curves at the row's rows and working
+    set (inf when measured with a flushed cache: DRAM-resident)."""
+    out = measured.copy()
+    for col, default in (("rows", np.inf), ("n_ops", 0.0)):
+        if col not in out.columns:
+            out[col] = default
+        out[col] = pd.to_numeric(out[col], errors="coerce").fillna(default)
+    peaks = {dt: resolve_peak(hw, dt)[1] for dt in out["dtype"].unique()}
+    out["peak_flop_per_s"] = out["dtype"].map(peaks)
+    out["bandwidth_bytes_per_s"] = hw.memory_bandwidth_bytes_per_s.value
+    cold = out["cache_state"].astype(str).to_numpy() == "cold" if "cache_state" in out else np.zeros(len(out), bool)
+    ws = np.where(cold, np.inf, out["bytes"].to_numpy(np.float64))
+    out["working_set_bytes"] = ws
+    rate = np.empty(len(out))
+    for dt, idx in out.groupby("dtype").indices.items():
+        curve = curves.rate_by_rows.get(str(dt), ()) if curves else ()
+        rate[idx] = interp_curve(out["rows"].to_numpy(np.float64)[idx], curve, peaks[dt])
+    out["curve_flop_per_s"] = rate
+    out["curve_bytes_per_s"] = interp_curve(ws, curves.bandwidth_by_bytes if curves else (),
+                                            hw.memory_bandwidth_bytes_per_s.value)
+    out["overhead_s"] = out["n_ops"].to_numpy(np.float64) * (curves.overhead_s_per_op if curves else 0.0)
+    return out
+
+
+def predict(rows: pd.DataFrame, fit: Fit | None) -> np.ndarray:
+    """Predicted seconds per row: speed of light (fit None) or calibrated, through `time_s`."""
+    if fit is None:
+        _, _, t = time_s(rows["flop"].to_numpy(), rows["bytes"].to_numpy(), rows["peak_flop_per_s"].to_numpy(),
+                         rows["bandwidth_bytes_per_s"].to_numpy(), Efficiency())
+        return t
+    fam = rows["family"].astype(str)
+    eff = Efficiency(compute=fam.map(lambda f: fit.compute_efficiency.get(f, 1.0)).to_numpy(np.float64),
+                     memory=fam.map(lambda f: fit.memory_efficiency.get(f, 1.0)).to_numpy(np.float64),
+                     overlap_exponent=fit.overlap_exponent, overhead_s=1.0)
+    _, _, t = time_s(rows["flop"].to_numpy(), rows["bytes"].to_numpy(), rows["curve_flop_per_s"].to_numpy(),
+                     rows["curve_bytes_per_s"].to_numpy(), eff, n_ops=rows["overhead_s"].to_numpy())
+    return t
+
+
+def fit(rows: pd.DataFrame, start: np.ndarray | None = None) -> tuple[Fit, np.ndarray]:
+    """Least squares on log(predicted / measured), soft-L1 against a few outliers, with a weak prior
+    of efficiency 1 (an unidentified factor stays near the measured curve instead of drifting)."""
+    from scipy.optimize import least_squares  # scipy only when fitting
+
+    fams = sorted(rows["family"].astype(str).unique())
+    F = len(fams)
+    idx = rows["family"].astype(str).map({f: i for i, f in enumerate(fams)}).to_numpy()
+    c0 = rows["flop"].to_numpy() / rows["curve_flop_per_s"].to_numpy()
+    m0 = rows["bytes"].to_numpy() / rows["curve_bytes_per_s"].to_numpy()
+    ovh = rows["overhead_s"].to_numpy()
+    log_t = np.log(rows["median_s"].to_numpy())
+
+    def residuals(theta: np.ndarray) -> np.ndarray:
+        ce, me, p = np.exp(theta[:F]), np.exp(theta[F:2 * F]), np.exp(theta[-1])
+        pred = combine(c0 / ce[idx], m0 / me[idx], p) + ovh
+        return np.r_[np.log(pred) - log_t, PRIOR_WEIGHT * theta[:2 * F]]
+
+    lo = np.r_[np.full(2 * F, np.log(EFFICIENCY_BOUNDS[0])), np.log(OVERLAP_BOUNDS[0])]
+    hi = np.r_[np.full(2 * F, np.log(EFFICIENCY_BOUNDS[1])), np.log(OVERLAP_BOUNDS[1])]
+    x0 = np.clip(start if start is not None and len(start) == 2 * F + 1 else np.r_[np.zeros(2 * F), np.log(2.0)],
+                 lo + 1e-9, hi - 1e-9)
+    res = least_squares(residuals, x0, loss="soft_l1", f_scale=0.1, bounds=(lo, hi))
+    th = res.x
+    return Fit({f: float(np.exp(th[i])) for i, f in enumerate(fams)},
+               {f: float(np.exp(th[F + i])) for i, f in enumerate(fams)}, float(np.exp(th[-1]))), th
+
+
+def scored(rows: pd.DataFrame) -> pd.DataFrame:
+    role = rows["role"] if "role" in rows.columns else pd.Series(CASE, index=rows.index)
+    return rows[role.astype(str) != REFERENCE].reset_index(drop=True)
+
+
+def leave_one_out(rows: pd.DataFrame) -> pd.DataFrame:
+    """Both modes for every scored case; the calibrated prediction of a case comes from a fit without it."""
+    rows = scored(rows)
+    _, theta_all = fit(rows)
+    calibrated = np.empty(len(rows))
+    for i in range(len(rows)):
+        train = rows.drop(index=i)
+        f, _ = fit(train, _subset_start(theta_all, rows, train))
+        calibrated[i] = predict(rows.iloc[[i]], f)[0]
+    frames = []
+    for mode, pred in ((Mode.SPEED_OF_LIGHT.value, predict(rows, None)), (Mode.CALIBRATED.value, calibrated)):
+        f = rows.copy()
+        f["mode"] = mode
+        f["measured_s"] = rows["median_s"]
+        f["predicted_s"] = pred
+        f["error_pct"] = (pred - rows["median_s"]) / rows["median_s"] * 100.0
+        frames.append(f)
+    return pd.concat(frames, ignore_index=True)
+
+
+def _subset_start(theta: np.ndarray, full: pd.DataFrame, train: pd.DataFrame) -> np.ndarray:
+    """The full fit's parameters restricted to the families still present (a warm start)."""
+    fams = sorted(full["family"].astype(str).unique())
+    keep = sorted(train["family"].astype(str).unique())
+    F = len(fams)
+    pick = [fams.index(f) for f in keep]
+    return np.r_[theta[pick], theta[[F + i for i in pick]], theta[-1]]
+
+
+def _stats(g: pd.DataFrame) -> dict:
+    abs_err = g["error_pct"].abs()
+    return {
+        "n": len(g),
+        "n_noisy": int(g["noisy"].sum()) if "noisy" in g.columns else 0,
+        "mdape_pct": float(abs_err.median()),
+        "mape_pct": float(abs_err.mean()),
+        "within_25_pct": float((abs_err <= WITHIN_PCT).mean() * 100.0),
+        "bias": float(np.exp(np.mean(np.log(g["measured_s"] / g["predicted_s"])))),
+    }
+
+
+def summarise(cases: pd.DataFrame) -> pd.DataFrame:
+    """Per mode, subset (all cases; quiet = without the cases flagged noisy) and family (and `all`):
+    n, noisy count, median and mean |error| %, share within ±25 %, bias = geometric mean of measured
+    / predicted (> 1: the model is optimistic)."""
+    out = []
+    noisy = cases["noisy"].astype(bool) if "noisy" in cases.columns else pd.Series(False, index=cases.index)
+    for mode in (m.value for m in Mode):
+        for subset, sel in (("all", np.ones(len(cases), bool)), ("quiet", ~noisy.to_numpy())):
+            g = cases[(cases["mode"] == mode).to_numpy() & sel]
+            if g.empty:
+                continue
+            out.append({"mode": mode, "subset": subset, "family": "all", **_stats(g)})
+            for fam, gf in g.groupby("family"):
+                out.append({"mode": mode, "subset": subset, "family": str(fam), **_stats(gf)})
+    return pd.DataFrame(out)
+
+
+def calibration_block(curves: Curves, f: Fit, run_id: str, n_cases: int) -> dict:
+    """The `calibration:` mapping a hardware profile stores (read by `simulators.hardware`)."""
+    sig = lambda x: float(f"{x:.5g}")  # noqa: E731 - measured and fitted to 5 significant digits
+    suspect = sorted({k for d in (f.compute_efficiency, f.memory_efficiency) for k, v in d.items()
+                      if v > SUSPECT_EFFICIENCY})
+    return {
+        "run_id": run_id,
+        "version": CALIBRATION_VERSION,
+        "rate_by_rows": {dt: [[sig(x), sig(y)] for x, y in c] for dt, c in curves.rate_by_rows.items()},
+        "bandwidth_by_bytes": [[sig(x), sig(y)] for x, y in curves.bandwidth_by_bytes],
+        "overhead_s_per_op": sig(curves.overhead_s_per_op),
+        "compute_efficiency": {k: sig(v) for k, v in f.compute_efficiency.items()},
+        "memory_efficiency": {k: sig(v) for k, v in f.memory_efficiency.items()},
+        "overlap_exponent": sig(f.overlap_exponent) if math.isfinite(f.overlap_exponent) else ".inf",
+        "fit": {"scored_cases": int(n_cases), "parameters": 2 * len(f.compute_efficiency) + 1,
+                "suspect_families": suspect},
+    }
+
+
+def calibration_of(block: dict) -> Calibration:
+    from .hardware import _calibration
+
+    return _calibration(block, "calibration")
