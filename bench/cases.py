@@ -171,9 +171,11 @@ def scored_peak_cases(dt: str, stream_bytes: int, nk: int = 4096) -> list[Case]:
     c = [Case("gemm", dtype=dt, m=m, n=nk, k=nk) for m in (2, 8, 32, 128)]
     c += [Case("gemm", dtype=dt, m=m, n=nk // 2, k=nk // 2) for m in (48, 256)]
     c += [Case("gemm", dtype=dt, m=n, n=n, k=n) for n in (768, 1536)]
+    grid = set(read_sizes(stream_bytes))
     sizes = [int(stream_bytes * f) for f in (1 / 512, 3 / 512, 3 / 256, 3 / 128, 3 / 64, 3 / 32, 3 / 16, 1 / 2)]
-    c += [Case("read", dtype="fp32", n_bytes=max(n, int(MiB))) for n in sizes]
-    c += [Case("copy", dtype="fp32", n_bytes=max(n, int(MiB))) for n in sizes]
+    sizes = list(dict.fromkeys(n if n >= MiB else int(1.5 * MiB) for n in sizes))
+    c += [Case("read", dtype="fp32", n_bytes=n) for n in sizes if n not in grid]  # off the reference grid
+    c += [Case("copy", dtype="fp32", n_bytes=n) for n in sizes]
     return c
 
 

@@ -28,7 +28,7 @@ import pandas as pd
 
 from simulators.comm import compare_comm
 
-from .results import DEFAULT_RESULTS, new_run_id, write_atomic
+from .run_folder import DEFAULT_RESULTS, new_run_id, write_atomic
 
 KiB = 1024
 MiB = 1024 * KiB

@@ -13,6 +13,7 @@ calibration block from validation, both merged into one document in one YAML sty
     predicted.csv            the simulator's totals for the report's models x hardware (whole models)
     ops.csv                  the same per op
     memory.csv               KV / weight bytes per model x context for the memory figure
+    predicted.json           which models / hardware were simulated, and what could not be
     figures/                 PNG + SVG
     report.html              self-contained report
 """
@@ -42,6 +43,7 @@ ROOFLINE = "roofline.csv"
 VALIDATION_CASES = "validation_cases.csv"
 VALIDATION_SUMMARY = "validation_summary.csv"
 PREDICTED = "predicted.csv"
+PREDICTED_META = "predicted.json"
 OPS = "ops.csv"
 MEMORY = "memory.csv"
 FIGURES = "figures"

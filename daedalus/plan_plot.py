@@ -11,7 +11,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import NullFormatter
 
-from bench.results import write_atomic
+from bench.run_folder import write_atomic
 
 DPI = 130
 

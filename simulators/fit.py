@@ -196,6 +196,8 @@ def summarise(cases: pd.DataFrame) -> pd.DataFrame:
     noisy = cases["noisy"].astype(bool) if "noisy" in cases.columns else pd.Series(False, index=cases.index)
     for mode in (m.value for m in Mode):
         for subset, sel in (("all", np.ones(len(cases), bool)), ("quiet", ~noisy.to_numpy())):
+            if subset == "quiet" and not noisy.any():
+                continue  # no case flagged noisy: the quiet subset is the whole set
             g = cases[(cases["mode"] == mode).to_numpy() & sel]
             if g.empty:
                 continue

@@ -100,7 +100,7 @@ def interp_curve(x, curve: Curve, default: float) -> np.ndarray:
     the curve is empty. x = inf takes the last point (the largest measured size)."""
     x = np.asarray(x, dtype=np.float64)
     if not curve:
-        return np.full(x.shape, float(default))
+        return np.broadcast_arrays(x, np.asarray(default, dtype=np.float64))[1].astype(np.float64)
     xs = np.log([c[0] for c in curve])
     ys = np.log([c[1] for c in curve])
     lx = np.log(np.clip(x, np.exp(xs[0]), np.exp(xs[-1])))

@@ -51,7 +51,10 @@ def test_cuda_requested_without_one(capsys, tmp_path):
     assert "--device: cuda requested" in err_line(capsys)
 
 
-def test_bench_quick_tiny_then_resume(tmp_path, capsys):
+def test_bench_quick_tiny_then_resume(tmp_path, capsys, monkeypatch):
+    # the sweep starts with its reference rows: one tiny GEMM here, then the quick kernel cases
+    monkeypatch.setattr(bench.cases, "calibration_cases",
+                        lambda kind, n_bytes, quick=True: [Case("gemm", m=32, n=32, k=32, role="reference")])
     argv = ["bench", "--quick", "--device", "cpu", "--results", str(tmp_path), "--run-id", "q", *QUICK]
     assert main(argv + ["--max-cases", "2"]) == 0
     out = capsys.readouterr()
@@ -65,13 +68,15 @@ def test_bench_quick_tiny_then_resume(tmp_path, capsys):
     measured = pd.read_csv(tmp_path / "q" / "measured.csv")
     assert len(measured) == 3 and measured["case_id"].is_unique
     assert (tmp_path / "q" / "roofline.csv").exists()
-    assert not (tmp_path / "q" / "hardware_profile.yaml").exists()  # no GEMM / copy rows yet
+    assert not (tmp_path / "q" / "hardware_profile.yaml").exists()  # no reference read yet: no bandwidth
 
 
 def test_calibrate_writes_a_loadable_profile(tmp_path, monkeypatch, capsys):
-    tiny = [Case("gemm", m=n, n=n, k=n) for n in (32, 64)] + [Case("gemm", m=m, n=128, k=128) for m in (1, 4)]
-    tiny += [Case("gemm", dtype="bf16", m=n, n=n, k=n) for n in (32, 64)]
-    tiny += [Case("copy", n_bytes=1 << 20), Case("read", n_bytes=1 << 20)]
+    ref = dict(role="reference")
+    tiny = [Case("gemm", m=n, n=n, k=n, **ref) for n in (32, 64)] + [Case("gemm", m=m, n=128, k=128, **ref)
+                                                                     for m in (1, 4)]
+    tiny += [Case("gemm", dtype="bf16", m=n, n=n, k=n, **ref) for n in (32, 64)]
+    tiny += [Case("read", n_bytes=1 << 20, **ref), Case("dispatch", **ref)]
     monkeypatch.setattr(bench.cases, "calibration_cases", lambda kind, n_bytes, quick=True: tiny)
     monkeypatch.setattr(bench.device, "stream_bytes", lambda dev: 1 << 20)
     assert main(["calibrate", "--device", "cpu", "--results", str(tmp_path), "--run-id", "cal", *QUICK]) == 0
@@ -82,9 +87,34 @@ def test_calibrate_writes_a_loadable_profile(tmp_path, monkeypatch, capsys):
     assert all(r["status"] == "measured" and "daedalus calibrate run cal" in r["source"] for r in hw.provenance())
     assert "skinny_gemm_fp32_n128_k128_m1_flop_per_s" in hw.notes
     measured = pd.read_csv(tmp_path / "cal" / "measured.csv")
-    assert set(measured["family"]) == {"gemm", "copy"} and len(measured) <= len(tiny)
+    assert set(measured["kernel"]) == {"gemm", "read", "dispatch"} and len(measured) <= len(tiny)
+    assert (measured["role"] == "reference").all()
 
 
 def test_comm_world_size_must_be_two_or_more(capsys, tmp_path):
     assert main(["bench", "--comm", "--world-size", "1", "--results", str(tmp_path)]) == 2
     assert "--world-size" in err_line(capsys)
+
+
+def test_run_is_one_pipeline_into_one_folder(tmp_path, monkeypatch, capsys):
+    """`daedalus run` on a tiny sweep: reference rows, scored cases, profile, validation, predict files and
+    the report all land in the one run folder."""
+    from bench import run_folder as rf
+    from daedalus import pipeline
+
+    ref = dict(role="reference")
+    tiny_ref = [Case("gemm", m=n, n=n, k=n, **ref) for n in (32, 64, 128)] + [
+        Case("read", n_bytes=n << 20, **ref) for n in (1, 4)] + [Case("dispatch", **ref)]
+    tiny = [Case("gemm", m=m, n=96, k=96) for m in (2, 8, 24)] + [Case("copy", n_bytes=n << 20) for n in (1, 2, 3)]
+    tiny += [Case("mla_decode_absorbed", "deepseek-v2-lite", "decode", 1, 1, L) for L in (256, 512)]
+    monkeypatch.setattr(pipeline, "sweep_cases", lambda dev, sweep: tiny_ref + tiny)
+    monkeypatch.setattr(pipeline, "report", lambda run_dir, **kw: run_dir / rf.REPORT)  # figures tested elsewhere
+    assert main(["run", "--device", "cpu", "--results", str(tmp_path), "--run-id", "r", "--no-progress"]) == 0
+    run = tmp_path / "r"
+    for name in (rf.ENV, rf.MEASURED, rf.SAMPLES, rf.PROFILE, rf.VALIDATION_CASES, rf.VALIDATION_SUMMARY):
+        assert (run / name).exists(), name
+    hw = load_profile(run / rf.PROFILE)
+    assert hw.calibration is not None and hw.calibration.run_id == "r"
+    assert "calibrated median |error|" in capsys.readouterr().err
+    assert main(["run", "--device", "cpu", "--results", str(tmp_path), "--run-id", "r"]) == 2  # exists
+    assert "--resume" in err_line(capsys)

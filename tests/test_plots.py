@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bench import plots
+from daedalus.report import plots
 from simulators.hardware import parse_profile, resolve_profile
 from simulators.model_config import resolve_model
 from simulators.predict import memory_table, simulate

@@ -14,8 +14,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bench.report import write_report
-from bench.results import find_run
+from daedalus.report.report import write_report
+from bench.run_folder import find_run
 from daedalus.cli import main
 from simulators.errors import ConfigError
 
@@ -140,6 +140,29 @@ def test_missing_files_say_not_available(tmp_path):
     assert all(s.startswith("data:image/png;base64,") for s in re.findall(r'<img[^>]*\ssrc="([^"]*)"', text))
 
 
+def test_report_reads_the_predict_files(tmp_path, monkeypatch):
+    """The predict step's files are written once; a later report reads them instead of simulating."""
+    from daedalus.report import frames
+
+    run = make_run(tmp_path / "p", files=("env",))
+    write_report(run, **SMALL)
+    for name in ("predicted.csv", "ops.csv", "memory.csv", "predicted.json"):
+        assert (run / name).stat().st_size > 0, name
+    meta = json.loads((run / "predicted.json").read_text())
+    assert meta["models"] == list(SMALL["models"]) and meta["breakdown_model"] == SMALL["breakdown_model"]
+    ops = pd.read_csv(run / "ops.csv")
+    assert set(ops["set"]) == {"roofline", "breakdown"} and set(ops["model"]) <= set(SMALL["models"])
+
+    def no_simulation(*a, **k):
+        raise AssertionError("the report re-simulated although predict files exist")
+
+    monkeypatch.setattr("daedalus.report.report.simulate_frames", no_simulation)
+    text = write_report(run).read_text()
+    assert "deepseek-v2-lite" in text and "llama-3.1-8b" in text
+    (run / "ops.csv").unlink()
+    assert frames.read_frames(run) is None  # an incomplete set is predicted again, not half-used
+
+
 def test_unreadable_inputs_are_reported_not_fatal(tmp_path):
     run = make_run(tmp_path / "bad", files=("env", "measured"))
     (run / "validation_summary.csv").write_text("mode,family\nx,y\n")  # columns missing
@@ -179,7 +202,7 @@ def test_cli_picks_newest_run_and_rejects_unknown(tmp_path, capsys):
     assert find_run(results, None) == newest
     assert find_run(results, "2025-01-01-a") == results / "2025-01-01-a"
     with pytest.raises(ConfigError, match=r"--run: no run 'not-a-run' in .*results/; .*runs: 2025-01-01-a, 2025-01-"):
-        find_run(results, "not-a-run")
+        find_run(results, "not-a-run", flag="--run")
     assert main(["report", "--results", str(tmp_path / "empty")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("daedalus: error: --run: no run in")

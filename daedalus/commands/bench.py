@@ -6,7 +6,6 @@ torch is imported only when the command runs, so the other commands work without
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
@@ -41,26 +40,22 @@ def require_torch() -> None:
 
 def pick_run(results: Path, run_id: str | None, resume: str | None) -> tuple[str, bool]:
     """(run id, resuming?) from --run-id / --resume [ID]."""
-    from bench.run import FILES, find_run, new_run_id
+    from bench import run_folder as rf
 
     if resume is not None:
-        return find_run(results, resume or run_id), True
+        return rf.find_run(results, resume or run_id, need=rf.ENV, flag="--resume").name, True
     if run_id:
-        if "/" in run_id or run_id in (".", ".."):
-            raise ConfigError(f"--run-id: expected a folder name, got {run_id!r}")
-        if (results / run_id / FILES["measured"]).exists():
+        rf.check_run_id(run_id)
+        if (results / run_id / rf.MEASURED).exists():
             raise ConfigError(f"--run-id: run {run_id!r} already exists under {results}; use --resume {run_id}")
         return run_id, False
-    return new_run_id(results), False
+    return rf.new_run_id("run", results), False
 
 
 def stored_sweep(results: Path, run_id: str) -> str | None:
-    from bench.run import FILES
+    from bench.run_folder import read_env
 
-    try:
-        return json.loads((results / run_id / FILES["env"]).read_text()).get("sweep")
-    except (OSError, ValueError):
-        return None
+    return read_env(results / run_id).get("sweep")
 
 
 def add_common(p) -> None:
@@ -74,7 +69,7 @@ def run_comm(args) -> int:
     """`daedalus bench --comm`: all-reduce and all-to-all through torch.distributed (gloo between
     local processes on a CPU, NCCL on GPUs; under torchrun each process is one rank)."""
     from bench.comm import launched_by_torchrun, run_comm_bench
-    from bench.results import new_run_id
+    from bench.run_folder import new_run_id
 
     if args.world_size < 2:
         raise ConfigError(f"--world-size: a collective needs at least 2 ranks, got {args.world_size}")
@@ -96,14 +91,12 @@ def run(args) -> int:
     require_torch()
     if args.comm:
         return run_comm(args)
-    from bench import cases as bench_cases
-    from bench.calibration import PROFILE_FILE, build_profile, write_profile
-    from bench.device import resolve_device, stream_bytes
-    from bench.results import write_atomic
+    from bench import run_folder as rf
+    from bench.device import resolve_device
     from bench.roofline import roofline_frame
-    from bench.run import FILES, run_cases
-    from bench.timing import TimingConfig
     from simulators.hardware import load_profile
+
+    from .. import pipeline
 
     dev = resolve_device(args.device, args.dtype)
     hw = resolve_hardware(args.hardware)
@@ -115,37 +108,29 @@ def run(args) -> int:
     run_id, resuming = pick_run(results, args.run_id, args.resume)
     stored = stored_sweep(results, run_id) if resuming else None
     sweep = "quick" if args.quick else stored if stored in ("quick", "full") else "full"
-    n_stream = stream_bytes(dev)
-    cases = (bench_cases.quick_cases(dev.dtype, n_stream) if sweep == "quick"
-             else bench_cases.full_cases(dev.dtype, n_stream))
     if sweep == "full" and dev.kind == "cpu":
         sys.stderr.write("daedalus bench: the full profile is sized for accelerators; on a CPU use --quick\n")
-    timing = TimingConfig(budget_s=args.budget_s or (0.4 if sweep == "quick" else 1.0))
+    m = pipeline.Measure(pipeline.sweep_cases(dev, sweep), dev, args.budget_s or (0.4 if sweep == "quick" else 1.0),
+                         probe=not args.no_probe, progress=not args.no_progress, max_cases=args.max_cases, sweep=sweep)
     t0 = time.perf_counter()
-    df = run_cases(cases, dev, results, run_id, resume=resuming, timing=timing, probe=not args.no_probe,
-                   progress=not args.no_progress, max_cases=args.max_cases, env_extra={"sweep": sweep})
+    df = pipeline.measure(results, run_id, m, resume=resuming)
     wall_s = time.perf_counter() - t0
     out_dir = results / run_id
-    profile_path = out_dir / PROFILE_FILE
-    if not profile_path.exists():  # this run's own GEMM / copy rows make a measured profile (for validate)
-        env = json.loads((out_dir / FILES["env"]).read_text())
-        name = "host-measured" if dev.kind == "cpu" else f"{dev.kind}-measured"
-        try:
-            write_profile(build_profile(df, run_id, env, name=name, tool="daedalus bench"), out_dir)
-        except RuntimeError:
-            pass  # no square GEMM or streaming row finished (e.g. --max-cases)
-    if hw is None and profile_path.exists():
+    profile_path = pipeline.write_measured_profile(out_dir, df, dev.kind, pipeline.ORIGINS["bench"], m.notes)
+    if hw is None and profile_path is not None:
         hw = load_profile(profile_path)
     ok = df[df["status"] == "ok"]
     table = ok[SUMMARY_COLUMNS + ["case_id"]]
     if hw is not None and not ok.empty:
         roof = roofline_frame(df, hw)
-        write_atomic(out_dir / "roofline.csv", roof)
+        rf.write_atomic(out_dir / rf.ROOFLINE, roof)
         table = table.merge(roof[["case_id"] + ROOFLINE_SUMMARY], on="case_id", how="left")
     emit(table.drop(columns=["case_id"]), args.format)
     n_skip = int((df["status"] == "skipped").sum())
-    sys.stderr.write(f"daedalus bench: {len(ok)} ok, {n_skip} skipped, {wall_s:.0f} s; results in {out_dir}"
-                     + (f" (roofline vs {hw.name}: roofline.csv)" if hw is not None else "") + "\n")
+    n_noisy = int(ok["noisy"].fillna(False).astype(bool).sum()) if "noisy" in ok else 0
+    sys.stderr.write(f"daedalus bench: {len(ok)} ok, {n_skip} skipped, {n_noisy} flagged noisy, {wall_s:.0f} s; "
+                     f"results in {out_dir}" + (f" (roofline vs {hw.name}: {rf.ROOFLINE})" if hw is not None else "")
+                     + "\n")
     return 0
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from bench.results import DEFAULT_RESULTS, new_run_id, write_atomic
+from bench.run_folder import DEFAULT_RESULTS, new_run_id, write_atomic
 from simulators.errors import ConfigError
 from simulators.plan import DEFAULT_MAX_DEVICES, OBJECTIVES, PlanOptions, Workload, plan
 from simulators.predict import Dtypes

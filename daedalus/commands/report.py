@@ -5,19 +5,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bench.results import DEFAULT_RESULTS, find_run
+from bench.run_folder import DEFAULT_RESULTS, find_run
 
 from ..args import str_list
 
 
 def run(args) -> int:
-    from bench.report import DEFAULT_HARDWARE, DEFAULT_MODELS, write_report  # matplotlib only when needed
+    from daedalus.report.report import write_report  # matplotlib only when needed
 
-    run_dir = find_run(Path(args.results), args.run)
+    run_dir = find_run(Path(args.results), args.run, flag="--run")
     path = write_report(
         run_dir,
-        models=str_list(args.model, list(DEFAULT_MODELS)),
-        hardware=str_list(args.hardware, list(DEFAULT_HARDWARE)),
+        models=str_list(args.model, []) or None,
+        hardware=str_list(args.hardware, []) or None,
         breakdown_model=args.breakdown_model,
         breakdown_hardware=args.breakdown_hardware,
     )
@@ -36,8 +36,8 @@ def register(sub) -> None:
     p.add_argument("--hardware", action="append", metavar="NAME|PATH",
                    help="hardware profiles to simulate; repeatable or comma list "
                         "(default: h100-sxm, h200, b200, mi300x, ascend-910c, host-cpu)")
-    p.add_argument("--breakdown-model", default="deepseek-v3", metavar="NAME|PATH",
+    p.add_argument("--breakdown-model", default=None, metavar="NAME|PATH",
                    help="model of the per-op breakdown and hardware comparison (default: deepseek-v3)")
-    p.add_argument("--breakdown-hardware", default="h100-sxm", metavar="NAME|PATH",
+    p.add_argument("--breakdown-hardware", default=None, metavar="NAME|PATH",
                    help="hardware of the per-op breakdown (default: h100-sxm)")
     p.set_defaults(func=run)

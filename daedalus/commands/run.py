@@ -1,5 +1,5 @@
-"""`daedalus run`: the main job. Calibrate this machine, run the quick kernel benchmark, validate the
-simulator against it and write the HTML report, all into one folder results/<run-id>/."""
+"""`daedalus run`: the main job. Measure this machine (reference curves and the quick kernel sweep),
+validate the simulator against it, predict and write the HTML report, all into results/<run-id>/."""
 
 from __future__ import annotations
 
@@ -7,43 +7,32 @@ import sys
 import time
 from pathlib import Path
 
-from bench.results import DEFAULT_RESULTS, new_run_id
+from bench import run_folder as rf
 from simulators.errors import ConfigError
 
-
-def _step(title: str, argv: list[str]) -> None:
-    from ..cli import main
-
-    sys.stderr.write(f"\n== {title}: daedalus {' '.join(argv)}\n")
-    t0 = time.perf_counter()
-    code = main(argv)
-    if code:
-        raise SystemExit(code)
-    sys.stderr.write(f"== {title}: done in {time.perf_counter() - t0:.0f} s\n")
+from .bench import require_torch
 
 
 def run(args) -> int:
+    require_torch()
+    from bench.device import resolve_device
+
+    from .. import pipeline
+
     results = Path(args.results)
-    run_id = args.run_id or new_run_id()
+    run_id = rf.check_run_id(args.run_id) if args.run_id else rf.new_run_id("run", results)
     if (results / run_id).exists() and not args.resume:
         raise ConfigError(f"--run-id: {results / run_id} already exists (pass --resume to continue it)")
-    common = ["--results", str(results), "--device", args.device]
+    dev = resolve_device(args.device, None)
     t0 = time.perf_counter()
-    quiet = ["--no-progress"] if args.no_progress else []
-    resume = ["--resume", run_id] if args.resume else ["--run-id", run_id]
-    _step("1/4 benchmark (quick sweep)", ["bench", "--quick", *common, *quiet, *resume])
-    _step("2/4 calibrate (GEMM and streaming peaks -> measured profile)",
-          ["calibrate", *common, *quiet, "--run-id", run_id])
-    _step("3/4 validate (measured vs predicted)", ["validate", "--results", str(results), "--run", run_id])
-    _step("4/4 report", ["report", "--results", str(results), "--run", run_id])
-    report = results / run_id / "report.html"
-    sys.stdout.write(f"\nDone in {time.perf_counter() - t0:.0f} s. Report: {report}\n")
+    path, _ = pipeline.run_all(results, run_id, dev, resume=args.resume, progress=not args.no_progress)
+    sys.stdout.write(f"\nDone in {time.perf_counter() - t0:.0f} s. Report: {path}\n")
     return 0
 
 
 def register(sub) -> None:
-    p = sub.add_parser("run", help="main job: benchmark + calibrate + validate + report into results/<run-id>/")
-    p.add_argument("--results", default=str(DEFAULT_RESULTS), metavar="DIR", help="results folder (default: results)")
+    p = sub.add_parser("run", help="main job: measure + validate + predict + report into results/<run-id>/")
+    p.add_argument("--results", default=str(rf.DEFAULT_RESULTS), metavar="DIR", help="results folder (default: results)")
     p.add_argument("--run-id", default=None, metavar="ID", help="name of the run folder (default: a timestamp)")
     p.add_argument("--device", default="auto", help="auto (cuda, then npu, then cpu), cpu, cuda or npu")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run named by --run-id")

@@ -1,7 +1,8 @@
 """One self-contained HTML report per run: `write_report(results/<run-id>)` -> report.html.
 
 Reads the run folder (every file optional: a missing one turns its section into "not available"),
-simulates what the figures need with `simulators.predict`, draws every figure into
+including the predict step's predicted.csv / ops.csv / memory.csv (`frames.py`; simulated once with the
+default models and hardware when absent), draws every figure into
 `<run>/figures/` (PNG + SVG) and writes `<run>/report.html` atomically, with the PNGs embedded as
 base64 data URIs and inline CSS, so the file stands alone.
 """
@@ -22,18 +23,20 @@ from simulators.roofline import resolve_peak, ridge_point_flop_per_byte
 from simulators.units import GB, GFLOP
 
 from . import plots
-from .report_data import (
+from bench.run_folder import FIGURES, REPORT, write_atomic
+
+from .frames import (
     BREAKDOWN_DECODE_BATCH,
     BREAKDOWN_PREFILL_BATCH,
     COMPARISON_BATCHES,
     CONTEXT,
-    RunInputs,
     SimFrames,
-    load_run,
-    simulation_frames,
+    read_frames,
+    simulate_frames,
+    write_frames,
 )
+from .report_data import RunInputs, load_run
 from .report_html import badge, esc, figure, fmt_num, fmt_quantity, not_available, page, table
-from .results import write_atomic
 
 DEFAULT_MODELS = ("deepseek-v3", "llama-3.1-405b", "qwen2.5-72b", "deepseek-v2", "deepseek-llm-67b")
 DEFAULT_HARDWARE = ("h100-sxm", "h200", "b200", "mi300x", "ascend-910c", "host-cpu")
@@ -161,7 +164,7 @@ def _summary(inputs: RunInputs, models: list[ModelConfig], profiles: list[Hardwa
                                        f"{m['kernel'].nunique()} kernels in {m['family'].nunique()} families"))
     else:
         rows.append(("Measured cases", "measured.csv not available"))
-    vs = inputs.validation_summary
+    vs = _all_subset(inputs.validation_summary)
     if vs is not None:
         overall = vs[vs["family"] == "all"].sort_values(
             "mode", key=lambda m: m.map({k: i for i, k in enumerate(MODE_LABELS)}).fillna(len(MODE_LABELS)))
@@ -182,8 +185,43 @@ def _summary(inputs: RunInputs, models: list[ModelConfig], profiles: list[Hardwa
     return body
 
 
+TARGET_OVERALL_PCT = 10.0  # calibrated median |error| over all scored cases
+TARGET_FAMILY_PCT = 15.0  # ... and per family
+
+
+def _all_subset(vs: pd.DataFrame | None) -> pd.DataFrame | None:
+    if vs is None or "subset" not in vs.columns:
+        return vs
+    return vs[vs["subset"] == "all"].reset_index(drop=True)
+
+
+def _targets(vs: pd.DataFrame) -> str:
+    """Pass / miss against the targets, and a warning when cases were timed under contention."""
+    cal = vs[vs["mode"] == "calibrated"]
+    if cal.empty:
+        return ""
+    overall = cal[cal["family"] == "all"]
+    fams = cal[cal["family"] != "all"]
+    parts = []
+    if len(overall):
+        o = float(overall["mdape_pct"].iloc[0])
+        parts.append(f"overall calibrated median |error| {o:.1f}% "
+                     f"({'meets' if o <= TARGET_OVERALL_PCT else 'misses'} the {TARGET_OVERALL_PCT:g}% target)")
+    worse = fams[fams["mdape_pct"] > TARGET_FAMILY_PCT]
+    parts.append(f"families above {TARGET_FAMILY_PCT:g}%: "
+                 + (", ".join(f"{r.family} {r.mdape_pct:.1f}%" for r in worse.itertuples()) or "none"))
+    html = "<p><b>Targets.</b> " + esc("; ".join(parts)) + ".</p>"
+    n_noisy = int(overall["n_noisy"].iloc[0]) if len(overall) and "n_noisy" in overall else 0
+    if n_noisy:
+        html += (f"<p class=\"na\"><b>Noise warning.</b> {n_noisy} scored case(s) were timed while other processes "
+                 "used the CPU (flagged noisy after a second pass); the `quiet` rows of validation_summary.csv "
+                 "leave them out.</p>")
+    return html
+
+
 def _validation(inputs: RunInputs) -> str:
-    vs = inputs.validation_summary
+    full = inputs.validation_summary
+    vs = _all_subset(full)
     if vs is None or vs.empty:
         return not_available("validation_summary.csv")
     modes = [m for m in MODE_LABELS if m in set(vs["mode"])] + sorted(set(vs["mode"]) - set(MODE_LABELS))
@@ -206,10 +244,10 @@ def _validation(inputs: RunInputs) -> str:
         rows.append(row)
         classes.append("row-all" if fam == "all" else "")
     numeric = [False] + [True] * len(metrics) * len(modes)
-    return (table([], rows, numeric=numeric, row_classes=classes, header_html=head)
+    return (_targets(vs) + table([], rows, numeric=numeric, row_classes=classes, header_html=head)
             + "<p class=\"muted\">MdAPE / MAPE: median / mean |predicted − measured| / measured. Bias: geometric "
               "mean of measured / predicted (above 1: the prediction is optimistic). Calibrated errors are "
-              "cross-validated (scored on held-out folds).</p>")
+              "leave-one-out (each case predicted by a fit made without it).</p>")
 
 
 def _measured(inputs: RunInputs) -> str:
@@ -268,9 +306,8 @@ def _environment(inputs: RunInputs) -> str:
 
 def _calibration_row(h: HardwareProfile, fam: str) -> list[str]:
     cal = h.calibration
-    overhead = cal.overhead_s.get(fam)
     return [h.name, cal.run_id, fam, fmt_num(cal.compute_efficiency.get(fam)), fmt_num(cal.memory_efficiency.get(fam)),
-            fmt_num(None if overhead is None else overhead * 1e6)]
+            fmt_num(cal.overlap_exponent), fmt_num(cal.overhead_s_per_op * 1e6)]
 
 
 def _provenance(profiles: list[HardwareProfile]) -> str:
@@ -289,12 +326,11 @@ def _provenance(profiles: list[HardwareProfile]) -> str:
     intro = (f"<p>Every hardware number the simulation used, with its status and source. {n_est} of {len(rows)} are "
              "<b>estimates</b> (highlighted): secondary or inferred figures, to be treated with care.</p>")
     cal_rows = [_calibration_row(h, fam) for h in profiles if h.calibration is not None
-                for fam in sorted({*h.calibration.compute_efficiency, *h.calibration.memory_efficiency,
-                                   *h.calibration.overhead_s})]
+                for fam in sorted({*h.calibration.compute_efficiency, *h.calibration.memory_efficiency})]
     if cal_rows:
         intro += "<h3>Calibration blocks</h3>" + table(
-            ["hardware", "run", "family", "compute efficiency", "memory efficiency", "overhead (µs)"], cal_rows,
-            numeric=[False, False, False, True, True, True])
+            ["hardware", "run", "family", "compute efficiency", "memory efficiency", "overlap exponent p",
+             "dispatch per op (µs)"], cal_rows, numeric=[False, False, False, True, True, True, True])
     return intro + "<h3>Sourced numbers</h3>" + table(
         ["hardware", "field", "value", "status", "source"], rows, numeric=[False, False, True, False, False],
         row_classes=classes, raw_columns=(3, 4))
@@ -303,24 +339,42 @@ def _provenance(profiles: list[HardwareProfile]) -> str:
 # ---------------------------------------------------------------- entry point
 
 
-def write_report(run_dir: str | Path, *, models: Sequence[str | ModelConfig] = DEFAULT_MODELS,
-                 hardware: Sequence[str | HardwareProfile] = DEFAULT_HARDWARE,
-                 breakdown_model: str | ModelConfig = "deepseek-v3",
-                 breakdown_hardware: str | HardwareProfile = "h100-sxm") -> Path:
-    """Build `<run_dir>/figures/*` and `<run_dir>/report.html`; returns the report's path."""
+def _resolve_known(names: Sequence[str], resolve, extra: Sequence = ()) -> list:
+    """Configs of the names a predict step recorded (the run's own profile is passed in `extra`)."""
+    known = {x.name: x for x in extra}
+    out = []
+    for n in names:
+        try:
+            out.append(known[n] if n in known else resolve(n))
+        except ConfigError:
+            continue
+    return out
+
+
+def write_report(run_dir: str | Path, *, models: Sequence[str | ModelConfig] | None = None,
+                 hardware: Sequence[str | HardwareProfile] | None = None,
+                 breakdown_model: str | ModelConfig | None = None,
+                 breakdown_hardware: str | HardwareProfile | None = None) -> Path:
+    """Build `<run_dir>/figures/*` and `<run_dir>/report.html`; returns the report's path. The
+    predictions come from the run's predict files; passing models / hardware (or a run without those
+    files) predicts first and writes them."""
     inputs = load_run(run_dir)
-    model_cfgs = _resolve_models(models)
-    (bm,) = _resolve_models([breakdown_model])
-    profiles = _resolve_profiles(hardware)
-    (bh,) = _resolve_profiles([breakdown_hardware])
-    if inputs.host_profile is not None and inputs.host_profile.name not in {h.name for h in profiles}:
-        profiles.append(inputs.host_profile)
-    frames = simulation_frames(model_cfgs, profiles, bm, bh)
+    frames = None if any(x is not None for x in (models, hardware, breakdown_model, breakdown_hardware)) \
+        else read_frames(inputs.run_dir)
+    if frames is None:
+        frames = simulate_frames(inputs.run_dir, models or DEFAULT_MODELS, hardware or DEFAULT_HARDWARE,
+                                 breakdown_model or "deepseek-v3", breakdown_hardware or "h100-sxm")
+        write_frames(inputs.run_dir, frames)
+    host = [inputs.host_profile] if inputs.host_profile is not None else []
+    model_cfgs = _resolve_known(frames.models, resolve_model)
+    profiles = _resolve_known(frames.hardware, resolve_profile, host)
+    used = profiles + _resolve_known([frames.breakdown_hardware], resolve_profile, host)
+    used = list({h.name: h for h in used}.values())
     inputs.problems.update(frames.problems)
-    figs = make_figures(inputs, frames, profiles, bm.name, bh.name, inputs.run_dir / "figures")
-    used = profiles + ([bh] if bh.name not in {h.name for h in profiles} else [])
+    figs = make_figures(inputs, frames, profiles, frames.breakdown_model, frames.breakdown_hardware,
+                        inputs.run_dir / FIGURES)
     sections = [
-        ("summary", "Summary", _summary(inputs, model_cfgs, profiles, bm.name)),
+        ("summary", "Summary", _summary(inputs, model_cfgs, profiles, frames.breakdown_model)),
         ("validation", "Validation errors", _validation(inputs)),
         ("measured", "Measured cases", _measured(inputs)),
         ("figures", "Figures", _figures(figs)),
@@ -330,4 +384,4 @@ def write_report(run_dir: str | Path, *, models: Sequence[str | ModelConfig] = D
     generated = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     html_text = page(f"Daedalus run report: {inputs.run_id}", sections,
                      subtitle=f"generated {generated} by `daedalus report`; figures as PNG and SVG in figures/")
-    return write_atomic(inputs.run_dir / "report.html", html_text)
+    return write_atomic(inputs.run_dir / REPORT, html_text)

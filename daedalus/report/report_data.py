@@ -5,7 +5,7 @@ frames the figures need (`simulators.predict`). No plotting and no HTML here.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -15,20 +15,12 @@ import pandas as pd
 from simulators.errors import ConfigError
 from simulators.hardware import HardwareProfile, load_profile
 from simulators.model_config import ModelConfig
-from simulators.predict import memory_table, simulate
-from simulators.variants import same_dims_variants
 
 MEASURED_COLUMNS = ("case_id", "kernel", "family", "flop", "bytes", "median_s", "cv", "status")
 EXPERT_LOAD_COLUMNS = ("case_id", "expert", "tokens")
 VALIDATION_CASE_COLUMNS = ("case_id", "family", "mode", "measured_s", "predicted_s", "error_pct")
 VALIDATION_SUMMARY_COLUMNS = ("mode", "family", "n", "mdape_pct", "mape_pct", "within_25_pct", "bias")
 
-MEMORY_CONTEXTS = tuple(2**k for k in range(10, 21))  # 1k .. 1M tokens
-CONTEXT = 4096  # context of the roofline, breakdown and comparison cases
-ROOFLINE_BATCHES = (1, 16, 256)
-BREAKDOWN_DECODE_BATCH = 32
-BREAKDOWN_PREFILL_BATCH = 1
-COMPARISON_BATCHES = (1, 64)
 TIME_KEYS = ("time_utc", "timestamp_utc", "timestamp", "started_at", "start_time", "started", "date", "time")
 
 
@@ -101,55 +93,3 @@ def load_run(run_dir: str | Path) -> RunInputs:
         except ConfigError as exc:
             p["hardware_profile.yaml"] = str(exc)
     return out
-
-
-@dataclass
-class SimFrames:
-    memory: pd.DataFrame
-    same_dims: pd.DataFrame | None
-    roofline_ops: pd.DataFrame | None
-    breakdown_ops: pd.DataFrame | None
-    comparison: pd.DataFrame | None
-    problems: dict[str, str] = field(default_factory=dict)
-
-
-def _simulate_each(profiles, problems: dict[str, str], models, **kw) -> list:
-    """simulate() per profile, so one profile the models cannot run on does not sink the others."""
-    out = []
-    for hw in profiles:
-        try:
-            out.append(simulate(models, [hw], **kw))
-        except ConfigError as exc:
-            problems[f"hardware {hw.name}"] = str(exc)
-    return out
-
-
-def _concat(frames: list[pd.DataFrame | None]) -> pd.DataFrame | None:
-    frames = [f for f in frames if f is not None and not f.empty]
-    return pd.concat(frames, ignore_index=True) if frames else None
-
-
-def simulation_frames(models: list[ModelConfig], profiles: list[HardwareProfile], breakdown_model: ModelConfig,
-                      breakdown_hardware: HardwareProfile) -> SimFrames:
-    """Memory curves (1k..1M context), roofline ops (all models, both phases), the per-op
-    breakdown of one decode and one prefill step, and the decode comparison across hardware."""
-    problems: dict[str, str] = {}
-    memory = memory_table(models, contexts=MEMORY_CONTEXTS)
-    base = next((m for m in [breakdown_model, *models] if m.attention == "mla"), None)
-    same_dims = memory_table([base, *same_dims_variants(base)], contexts=MEMORY_CONTEXTS) if base else None
-    roof = _simulate_each(profiles, problems, models, phases=("decode", "prefill"), batches=ROOFLINE_BATCHES,
-                          contexts=(CONTEXT,))
-    decode = _simulate_each([breakdown_hardware], problems, [breakdown_model], phases=("decode",),
-                            batches=(BREAKDOWN_DECODE_BATCH,), contexts=(CONTEXT,))
-    prefill = _simulate_each([breakdown_hardware], problems, [breakdown_model], phases=("prefill",),
-                             batches=(BREAKDOWN_PREFILL_BATCH,), contexts=(CONTEXT,))
-    comparison = _simulate_each(profiles, problems, [breakdown_model], phases=("decode",),
-                                batches=COMPARISON_BATCHES, contexts=(CONTEXT,), per_op=False)
-    return SimFrames(
-        memory=memory,
-        same_dims=same_dims,
-        roofline_ops=_concat([r.ops for r in roof]),
-        breakdown_ops=_concat([r.ops for r in decode + prefill]),
-        comparison=_concat([r.totals for r in comparison]),
-        problems=problems,
-    )
