@@ -175,7 +175,7 @@ def release() -> None:
 def build(case: Case, dev: Device, variant: str = "") -> Workload:
     device, dt = dev.torch_device, torch_dtype(case)
     k = case.kernel
-    if case.family in ("mla_decode", "mla_prefill"):
+    if k.startswith("mla_"):
         dims = mla_dims(case.model)
         x = mla.make_inputs(dims, case.batch, case.query_len, case.context, device, dt)
         fn = mla.ABSORBED_FORMS.get(variant, mla.MLA_KERNELS[k]) if k == "mla_decode_absorbed" else mla.MLA_KERNELS[k]

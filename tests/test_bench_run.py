@@ -169,3 +169,25 @@ def test_find_run_errors(tmp_path):
         find_run(tmp_path, None)
     with pytest.raises(ConfigError, match="--resume: no run 'nope'"):
         find_run(tmp_path, "nope")
+
+
+@pytest.mark.parametrize("case", [c for c in tiny_cases() if c.model], ids=lambda c: c.kernel)
+def test_the_timed_workload_runs_its_cases_kernel(case, cpu):
+    """The callable that is timed computes the case's own kernel at the case's own shape: its output
+    has the kernel's output shape (a stand-in, e.g. a read of 0 bytes, does not)."""
+    from bench.registry import spec
+
+    variant = spec(case.kernel).check(case, cpu)
+    wl = workloads.build(case, cpu, variant)
+    out = wl.fn()
+    out = out[0] if isinstance(out, tuple) else out
+    from bench.cases import model_config
+
+    if case.family == "moe":
+        assert tuple(out.shape) == (case.tokens, TINY_MOE.d)
+    elif case.family.startswith("attn"):  # SDPA layout [B, H, S, D]
+        m = model_config(case.model)
+        assert tuple(out.shape) == (case.batch, m.num_attention_heads, case.query_len, m.head_dim)
+    else:  # MLA [B, S, H, ...]
+        m = model_config(case.model)
+        assert tuple(out.shape[:3]) == (case.batch, case.query_len, m.num_attention_heads)

@@ -14,7 +14,6 @@ import pandas as pd
 
 from simulators.errors import ConfigError
 from simulators.hardware import HardwareProfile, load_profile
-from simulators.model_config import ModelConfig
 
 MEASURED_COLUMNS = ("case_id", "kernel", "family", "flop", "bytes", "median_s", "cv", "status")
 EXPERT_LOAD_COLUMNS = ("case_id", "expert", "tokens")
