@@ -168,6 +168,17 @@ def own_profile(run_dir: Path) -> HardwareProfile | None:
     return parse_profile(doc, str(run_dir / rf.PROFILE))
 
 
+def write_allocate_cache_bytes(run_dir: Path, profile: HardwareProfile | None) -> float:
+    """A CPU host's last-level cache (write-allocate beyond it); inf for accelerators and unknown caches."""
+    env = rf.read_env(run_dir)
+    if env.get("device", "cpu") != "cpu":
+        return math.inf
+    llc = (env.get("cpu_cache_bytes") or {}).get("L3")
+    if not llc and profile is not None and profile.vendor == "host" and profile.onchip_cache_bytes is not None:
+        llc = profile.onchip_cache_bytes.value
+    return float(llc) if llc else math.inf
+
+
 @dataclass
 class Validation:
     cases: pd.DataFrame
@@ -201,7 +212,7 @@ def validate(run_dir: Path, hardware: str | None = None, all_kernels: bool = Fal
     else:
         hw = resolve_profile("host-cpu")
         notes.append(f"{run_dir / rf.PROFILE} not found: speed of light from the shipped host-cpu profile")
-    curves = F.measure_curves(measured)
+    curves = F.measure_curves(measured, write_allocate_cache_bytes(run_dir, mine))
     rows = F.roofline_inputs(measured, hw, curves)
     cases = F.leave_one_out(rows)
     summary = F.summarise(cases)

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from .hardware import CALIBRATION_VERSION, Calibration, HardwareProfile
-from .roofline import Efficiency, Mode, combine, interp_curve, resolve_peak, time_s
+from .roofline import Efficiency, Mode, interp_curve, resolve_peak, time_s
 
 WITHIN_PCT = 25.0
 EFFICIENCY_BOUNDS = (1e-3, 4.0)
@@ -42,6 +42,7 @@ class Curves:
     rate_by_rows: dict[str, tuple[tuple[float, float], ...]]
     bandwidth_by_bytes: tuple[tuple[float, float], ...]
     overhead_s_per_op: float = 0.0
+    write_allocate_above_bytes: float = math.inf  # the host's last-level cache; inf on accelerators
 
 
 @dataclass(frozen=True)
@@ -56,21 +57,41 @@ def _best(points: pd.DataFrame, x: str, y: str) -> tuple[tuple[float, float], ..
     return tuple((float(k), float(v)) for k, v in g.items() if k > 0 and v > 0)
 
 
-def measure_curves(measured: pd.DataFrame) -> Curves:
-    """Curves from a run's reference rows: GEMM (rows = m), read (working set = bytes read), dispatch."""
+MEMORY_BOUND_SHARE = 0.8  # a reference GEMM whose streaming time is at least this share of its time
+
+
+def measure_curves(measured: pd.DataFrame, write_allocate_above_bytes: float = math.inf) -> Curves:
+    """Curves from a run's reference rows: the dispatch time per op, then — net of their own dispatch
+    time, which the time function adds back per op — the read bandwidth by working set (bytes read)
+    and the GEMM compute rate by rows (m), from the GEMMs that are not memory-bound: a GEMV-like GEMM
+    that streams its weights at the read bandwidth measures memory, not compute, and taking its rate
+    as a compute rate would charge the same bytes twice."""
     ok = measured[(measured["status"] == "ok") & (measured["role"] == REFERENCE)]
-    gemm = ok[ok["kernel"] == "gemm"]
-    rates = {str(dt): _best(g, "rows", "achieved_flop_per_s") for dt, g in gemm.groupby("dtype")}
-    read = ok[ok["kernel"] == "read"]
-    bw = _best(read, "bytes", "achieved_bytes_per_s")
     disp = ok[ok["kernel"] == "dispatch"]
     overhead = float(disp["median_s"].min() / disp["n_ops"].max()) if len(disp) and disp["n_ops"].max() > 0 else 0.0
-    return Curves(rates, bw, overhead)
+
+    def net_s(df: pd.DataFrame) -> np.ndarray:
+        t = df["median_s"].to_numpy(np.float64)
+        n_ops = pd.to_numeric(df["n_ops"], errors="coerce").fillna(0.0).to_numpy(np.float64) \
+            if "n_ops" in df.columns else np.zeros(len(df))
+        return np.maximum(t - n_ops * overhead, 0.5 * t)  # never more than half a time is dispatch
+
+    read = ok[ok["kernel"] == "read"]
+    read = read.assign(net_bytes_per_s=read["bytes"].to_numpy(np.float64) / net_s(read))
+    bw = _best(read, "bytes", "net_bytes_per_s")
+    gemm = ok[ok["kernel"] == "gemm"]
+    gemm = gemm.assign(net_flop_per_s=gemm["flop"].to_numpy(np.float64) / net_s(gemm))
+    if len(gemm) and bw:
+        stream_s = gemm["bytes"].to_numpy(np.float64) / interp_curve(gemm["bytes"].to_numpy(np.float64), bw, 1.0)
+        gemm = gemm[stream_s < MEMORY_BOUND_SHARE * gemm["median_s"].to_numpy(np.float64)]
+    rates = {str(dt): _best(g, "rows", "net_flop_per_s") for dt, g in gemm.groupby("dtype")}
+    return Curves(rates, bw, overhead, write_allocate_above_bytes)
 
 
 def curves_of(hw: HardwareProfile) -> Curves | None:
     cal = hw.calibration
-    return None if cal is None else Curves(cal.rate_by_rows, cal.bandwidth_by_bytes, cal.overhead_s_per_op)
+    return None if cal is None else Curves(cal.rate_by_rows, cal.bandwidth_by_bytes, cal.overhead_s_per_op,
+                                           cal.write_allocate_above_bytes)
 
 
 def roofline_inputs(measured: pd.DataFrame, hw: HardwareProfile, curves: Curves | None) -> pd.DataFrame:
@@ -96,7 +117,21 @@ def roofline_inputs(measured: pd.DataFrame, hw: HardwareProfile, curves: Curves 
     out["curve_bytes_per_s"] = interp_curve(ws, curves.bandwidth_by_bytes if curves else (),
                                             hw.memory_bandwidth_bytes_per_s.value)
     out["overhead_s"] = out["n_ops"].to_numpy(np.float64) * (curves.overhead_s_per_op if curves else 0.0)
+    if "bytes_written" not in out.columns:
+        out["bytes_written"] = 0.0
+    out["write_allocate_above_bytes"] = curves.write_allocate_above_bytes if curves else math.inf
     return out
+
+
+def _calibrated_s(rows: pd.DataFrame, compute_eff, memory_eff, overlap_exponent: float) -> np.ndarray:
+    """`time_s` at the rows' curve rates (looked up once in roofline_inputs) with per-row efficiencies."""
+    eff = Efficiency(compute=compute_eff, memory=memory_eff, overlap_exponent=overlap_exponent, overhead_s=1.0,
+                     write_allocate_above_bytes=float(rows["write_allocate_above_bytes"].iloc[0]))
+    _, _, t = time_s(rows["flop"].to_numpy(), rows["bytes"].to_numpy(), rows["curve_flop_per_s"].to_numpy(),
+                     rows["curve_bytes_per_s"].to_numpy(), eff, n_ops=rows["overhead_s"].to_numpy(),
+                     working_set_bytes=rows["working_set_bytes"].to_numpy(),
+                     bytes_written=rows["bytes_written"].to_numpy())
+    return t
 
 
 def predict(rows: pd.DataFrame, fit: Fit | None) -> np.ndarray:
@@ -106,12 +141,9 @@ def predict(rows: pd.DataFrame, fit: Fit | None) -> np.ndarray:
                          rows["bandwidth_bytes_per_s"].to_numpy(), Efficiency())
         return t
     fam = rows["family"].astype(str)
-    eff = Efficiency(compute=fam.map(lambda f: fit.compute_efficiency.get(f, 1.0)).to_numpy(np.float64),
-                     memory=fam.map(lambda f: fit.memory_efficiency.get(f, 1.0)).to_numpy(np.float64),
-                     overlap_exponent=fit.overlap_exponent, overhead_s=1.0)
-    _, _, t = time_s(rows["flop"].to_numpy(), rows["bytes"].to_numpy(), rows["curve_flop_per_s"].to_numpy(),
-                     rows["curve_bytes_per_s"].to_numpy(), eff, n_ops=rows["overhead_s"].to_numpy())
-    return t
+    return _calibrated_s(rows, fam.map(lambda f: fit.compute_efficiency.get(f, 1.0)).to_numpy(np.float64),
+                         fam.map(lambda f: fit.memory_efficiency.get(f, 1.0)).to_numpy(np.float64),
+                         fit.overlap_exponent)
 
 
 def fit(rows: pd.DataFrame, start: np.ndarray | None = None) -> tuple[Fit, np.ndarray]:
@@ -122,14 +154,11 @@ def fit(rows: pd.DataFrame, start: np.ndarray | None = None) -> tuple[Fit, np.nd
     fams = sorted(rows["family"].astype(str).unique())
     F = len(fams)
     idx = rows["family"].astype(str).map({f: i for i, f in enumerate(fams)}).to_numpy()
-    c0 = rows["flop"].to_numpy() / rows["curve_flop_per_s"].to_numpy()
-    m0 = rows["bytes"].to_numpy() / rows["curve_bytes_per_s"].to_numpy()
-    ovh = rows["overhead_s"].to_numpy()
     log_t = np.log(rows["median_s"].to_numpy())
 
     def residuals(theta: np.ndarray) -> np.ndarray:
         ce, me, p = np.exp(theta[:F]), np.exp(theta[F:2 * F]), np.exp(theta[-1])
-        pred = combine(c0 / ce[idx], m0 / me[idx], p) + ovh
+        pred = _calibrated_s(rows, ce[idx], me[idx], p)
         return np.r_[np.log(pred) - log_t, PRIOR_WEIGHT * theta[:2 * F]]
 
     lo = np.r_[np.full(2 * F, np.log(EFFICIENCY_BOUNDS[0])), np.log(OVERLAP_BOUNDS[0])]
@@ -218,6 +247,8 @@ def calibration_block(curves: Curves, f: Fit, run_id: str, n_cases: int) -> dict
         "rate_by_rows": {dt: [[sig(x), sig(y)] for x, y in c] for dt, c in curves.rate_by_rows.items()},
         "bandwidth_by_bytes": [[sig(x), sig(y)] for x, y in curves.bandwidth_by_bytes],
         "overhead_s_per_op": sig(curves.overhead_s_per_op),
+        **({"write_allocate_above_bytes": sig(curves.write_allocate_above_bytes)}
+           if math.isfinite(curves.write_allocate_above_bytes) else {}),
         "compute_efficiency": {k: sig(v) for k, v in f.compute_efficiency.items()},
         "memory_efficiency": {k: sig(v) for k, v in f.memory_efficiency.items()},
         "overlap_exponent": sig(f.overlap_exponent) if math.isfinite(f.overlap_exponent) else ".inf",

@@ -47,6 +47,11 @@ class Calibration:
     compute_efficiency: dict[str, float] = field(default_factory=dict)
     memory_efficiency: dict[str, float] = field(default_factory=dict)
     overlap_exponent: float = float("inf")
+    # measured host: last-level cache bytes beyond which a written byte is read first (write-allocate)
+    write_allocate_above_bytes: float = float("inf")
+    # families whose fitted efficiency exceeds 1.1: the model form misses something there (cache
+    # reuse, fusion, shape); their calibrated predictions are not to be read as meaningful factors
+    suspect_families: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -161,7 +166,7 @@ def _curve(raw: Any, where: str) -> tuple[tuple[float, float], ...]:
 
 
 _CALIBRATION_KEYS = {"run_id", "version", "rate_by_rows", "bandwidth_by_bytes", "overhead_s_per_op",
-                     "compute_efficiency", "memory_efficiency", "overlap_exponent", "fit"}
+                     "compute_efficiency", "memory_efficiency", "overlap_exponent", "write_allocate_above_bytes", "fit"}
 
 
 def _calibration(raw: Any, where: str) -> Calibration | None:
@@ -186,6 +191,10 @@ def _calibration(raw: Any, where: str) -> Calibration | None:
     if not isinstance(rates, dict):
         raise ConfigError(f"{where}.rate_by_rows: expected a mapping of dtype to [rows, FLOP/s] pairs")
     p = raw.get("overlap_exponent", float("inf"))
+    fit = raw.get("fit") or {}
+    suspect = fit.get("suspect_families", []) if isinstance(fit, dict) else None
+    if not isinstance(suspect, list) or not all(isinstance(f, str) for f in suspect):
+        raise ConfigError(f"{where}.fit.suspect_families: expected a list of op family names")
     return Calibration(
         run_id=str(raw["run_id"]),
         rate_by_rows={str(dt): _curve(c, f"{where}.rate_by_rows.{dt}") for dt, c in rates.items()},
@@ -194,7 +203,14 @@ def _calibration(raw: Any, where: str) -> Calibration | None:
         compute_efficiency=factors("compute_efficiency"),
         memory_efficiency=factors("memory_efficiency"),
         overlap_exponent=float("inf") if p in (None, "inf", ".inf") else _number(p, f"{where}.overlap_exponent", 1.0),
+        suspect_families=tuple(suspect),
+        write_allocate_above_bytes=_inf_or_number(raw.get("write_allocate_above_bytes"),
+                                                  f"{where}.write_allocate_above_bytes"),
     )
+
+
+def _inf_or_number(v: Any, where: str) -> float:
+    return float("inf") if v in (None, "inf", ".inf") else _number(v, where, strict=True)
 
 
 def parse_profile(raw: Any, path: str) -> HardwareProfile:

@@ -195,7 +195,7 @@ def _all_subset(vs: pd.DataFrame | None) -> pd.DataFrame | None:
     return vs[vs["subset"] == "all"].reset_index(drop=True)
 
 
-def _targets(vs: pd.DataFrame) -> str:
+def _targets(vs: pd.DataFrame, suspect: tuple[str, ...] = ()) -> str:
     """Pass / miss against the targets, and a warning when cases were timed under contention."""
     cal = vs[vs["mode"] == "calibrated"]
     if cal.empty:
@@ -211,6 +211,10 @@ def _targets(vs: pd.DataFrame) -> str:
     parts.append(f"families above {TARGET_FAMILY_PCT:g}%: "
                  + (", ".join(f"{r.family} {r.mdape_pct:.1f}%" for r in worse.itertuples()) or "none"))
     html = "<p><b>Targets.</b> " + esc("; ".join(parts)) + ".</p>"
+    if suspect:
+        html += ("<p class=\"na\"><b>Model form.</b> Fitted efficiency above 1.1 for "
+                 + esc(", ".join(suspect)) + ": the time model misses something there (cache reuse, fusion, "
+                 "shape); those factors are not physical efficiencies.</p>")
     n_noisy = int(overall["n_noisy"].iloc[0]) if len(overall) and "n_noisy" in overall else 0
     if n_noisy:
         html += (f"<p class=\"na\"><b>Noise warning.</b> {n_noisy} scored case(s) were timed while other processes "
@@ -244,7 +248,8 @@ def _validation(inputs: RunInputs) -> str:
         rows.append(row)
         classes.append("row-all" if fam == "all" else "")
     numeric = [False] + [True] * len(metrics) * len(modes)
-    return (_targets(vs) + table([], rows, numeric=numeric, row_classes=classes, header_html=head)
+    cal = inputs.host_profile.calibration if inputs.host_profile is not None else None
+    return (_targets(vs, cal.suspect_families if cal else ()) + table([], rows, numeric=numeric, row_classes=classes, header_html=head)
             + "<p class=\"muted\">MdAPE / MAPE: median / mean |predicted − measured| / measured. Bias: geometric "
               "mean of measured / predicted (above 1: the prediction is optimistic). Calibrated errors are "
               "leave-one-out (each case predicted by a fit made without it).</p>")
