@@ -41,7 +41,6 @@ def activation_bytes(m: ModelConfig, B, S, p: Precision, phase: str = "decode") 
     residual + normed input (2 d), the widest intermediate (FFN width, or per-head Q/K/V for
     attention, whichever is larger), plus the logits."""
     T = np.asarray(B, dtype=np.float64) * np.asarray(S, dtype=np.float64)
-    d = m.hidden_size
     if m.attention == "csa_hca":  # per-head queries and outputs of c values each
         attn_width = 2 * m.num_attention_heads * m.head_dim
     elif m.attention == "mla":

@@ -26,8 +26,8 @@ import numpy as np
 
 from .attention import kv_bytes_per_token
 from .errors import ConfigError
-from .model_config import ModelConfig
 from .mhc import weight_bytes as mhc_weight_bytes
+from .model_config import ModelConfig
 from .model_cost import step_ops
 from .moe import SWIGLU_MATRICES, moe_ops
 from .ops import OpCost, op

@@ -14,8 +14,15 @@ from .attention import MLA_MODES, kv_bytes_per_token
 from .errors import ConfigError
 from .hardware import HardwareProfile
 from .kv_ledger import COMPONENTS, kv_bytes_per_device
-from .memory import (DEFAULT_MEMORY_UTILIZATION, activation_bytes, kv_cache_bytes, kv_cache_ledger, max_batch,
-                     max_context, weight_bytes)
+from .memory import (
+    DEFAULT_MEMORY_UTILIZATION,
+    activation_bytes,
+    kv_cache_bytes,
+    kv_cache_ledger,
+    max_batch,
+    max_context,
+    weight_bytes,
+)
 from .model_config import ModelConfig
 from .model_cost import step_ops
 from .params import count_params
@@ -174,7 +181,7 @@ def memory_table(models: Sequence[ModelConfig], batches=(1,), contexts=(4096,), 
                  profiles: Sequence[HardwareProfile] = (), devices: int = 1, tp: int = 1) -> pd.DataFrame:
     """KV (by store, exact: `kv_ledger`) and weight bytes per model x batch x context; with
     profiles, whether it fits on `devices` of each and the largest batch / context that would.
-    tp > 1: `kv_bytes_per_device` with the batch spread over devices / tp DP groups (MLA's and
+    tp > 1: `kv_per_device_bytes` with the batch spread over devices / tp DP groups (MLA's and
     V4's single KV head replicated on every TP rank, GQA heads split)."""
     if tp < 1 or devices % tp:
         raise ConfigError(f"--tp: expected a divisor of --devices {devices}, got {tp}")
@@ -202,7 +209,7 @@ def _memory_rows(m: ModelConfig, p: Precision, grid: pd.DataFrame, B, L, hw, dev
     f["kv_mtp_bytes"] = led.mtp
     f["kv_bytes"] = led.total
     f["tp"] = tp
-    f["kv_bytes_per_device"] = kv_bytes_per_device(m, B, L, p.kv, tp=tp, dp=devices // tp, indexer_dtype=p.indexer)
+    f["kv_per_device_bytes"] = kv_bytes_per_device(m, B, L, p.kv, tp=tp, dp=devices // tp, indexer_dtype=p.indexer)
     f["weight_bytes"] = weight_bytes(m, p)
     f["activation_bytes"] = activation_bytes(m, B, 1, p)
     f["total_bytes"] = f["kv_bytes"] + f["weight_bytes"] + f["activation_bytes"]
