@@ -8,7 +8,7 @@ from simulators.predict import Dtypes, memory_table
 from ..args import add_dtypes, add_format, add_hardware, add_models, int_list, models_from, profiles_from
 from ..output import emit
 
-DEFAULT_MODELS = ["deepseek-v3", "deepseek-v2", "deepseek-llm-67b", "llama-3.1-405b", "qwen2.5-72b"]
+DEFAULT_MODELS = ["deepseek-v4-pro", "deepseek-v4-flash", "deepseek-v3", "deepseek-v2", "deepseek-llm-67b", "llama-3.1-405b", "qwen2.5-72b"]
 TABLE_COLUMNS = ["model", "attention", "batch", "context", "kv_dtype", "kv_bytes_per_token", "kv_main_bytes",
                  "kv_indexer_bytes", "kv_window_bytes", "kv_state_bytes", "kv_bytes", "kv_mtp_bytes",
                  "weight_bytes", "params_total", "params_active"]
