@@ -1,5 +1,6 @@
 """Attention costs: MHA / GQA / MQA, and MLA in its naive and weight-absorbed forms, with
-DeepSeek Sparse Attention (lightning indexer + top-k) for V3.2-Exp.
+DeepSeek Sparse Attention (lightning indexer + top-k) for V3.2-Exp; DeepSeek-V4's CSA / HCA /
+sliding-window layers are costed in `compressed_attention` (dispatched from `attention_ops`).
 
 Shape legend: B batch, S query tokens, L context, T = B*S, d hidden, H query heads, G KV heads,
 Dh head dim; MLA: Cq q_lora_rank, C kv_lora_rank, R qk_rope_head_dim, Dn qk_nope_head_dim,
@@ -10,32 +11,47 @@ from __future__ import annotations
 
 import numpy as np
 
+from .compressed_attention import v4_attention_ops
+from .kv_ledger import indexer_key_bytes, kv_bytes_per_context_token, main_entry_bytes
 from .model_config import ModelConfig
 from .ops import OpCost, linear, op, visible_pairs
 from .precision import Precision
+from .units import DTYPE_BYTES
 
-INDEX_KEY_BYTES = 1.0  # DSA indexer keys are cached in FP8 (V3.2-Exp paper §2.1)
 INDEX_ID_BYTES = 4.0  # one int32 token id per selected key
 MLA_MODES = ("absorbed", "naive")
 
 
 def kv_elements_per_token_per_layer(m: ModelConfig) -> int:
-    """Cached elements per token per layer (DeepSeek-V2 paper, Table 1)."""
+    """Cached elements per token per layer (DeepSeek-V2 paper, Table 1); V4: one head_dim vector
+    per cached entry."""
+    if m.attention == "csa_hca":
+        return m.head_dim
     if m.attention == "mla":
         return m.kv_lora_rank + m.qk_rope_head_dim  # latent c_KV (d_c) + decoupled rope key (d_h^R)
     return 2 * m.num_key_value_heads * m.head_dim  # K and V (2), per KV head (n_g), per head dim (d_h)
 
 
-def kv_bytes_per_token(m: ModelConfig, kv_dtype_bytes: float) -> float:
-    """KV-cache bytes per token over all layers (plus FP8 indexer keys for sparse attention)."""
-    per_layer = kv_elements_per_token_per_layer(m) * kv_dtype_bytes
-    if m.sparse_attention:
-        per_layer += m.index_head_dim * INDEX_KEY_BYTES
-    return per_layer * m.num_hidden_layers
+def kv_bytes_per_token(m: ModelConfig, kv_dtype_bytes: float | str, indexer_dtype: str = "fp4") -> float:
+    """KV-cache bytes per context token over all main layers, in the exact layouts of
+    `kv_ledger` (FP8 MLA: 656 B per layer; V3.2 indexer keys with their FP32 scale). V4: the
+    long-context rate (compressed entries at 1/m per token); its fixed window and compressor
+    state per sequence are in `kv_ledger.kv_ledger`. `kv_dtype_bytes`: a dtype name or its bytes."""
+    dtype = kv_dtype_bytes if isinstance(kv_dtype_bytes, str) else _dtype_of(kv_dtype_bytes)
+    return kv_bytes_per_context_token(m, dtype, indexer_dtype)
+
+
+def _dtype_of(n_bytes: float) -> str:
+    for name in ("bf16", "fp8", "fp6", "fp4", "fp32"):
+        if DTYPE_BYTES[name] == n_bytes:
+            return name
+    raise ValueError(f"no KV dtype of {n_bytes} bytes per value")
 
 
 def attention_ops(m: ModelConfig, B, S, L, p: Precision, mla_mode: str = "absorbed") -> list[OpCost]:
     """Per-layer attention ops for one step of S query tokens per sequence over L context."""
+    if m.attention == "csa_hca":
+        return v4_attention_ops(m, B, S, L, p)
     if m.attention == "mla":
         return _mla_ops(m, B, S, L, p, mla_mode)
     return _gqa_ops(m, B, S, L, p)
@@ -87,7 +103,7 @@ def _mla_ops(m: ModelConfig, B, S, L, p: Precision, mode: str) -> list[OpCost]:
     else:
         pairs = B * visible_pairs(S, L)
         cached_tokens_read = B * L
-    latent_bytes = (C + R) * p.kv_bytes  # one cached token: latent + rope key
+    latent_bytes = main_entry_bytes(m, p.kv)  # one cached token: latent + rope key (FP8: + tile scales)
     new_latent_written = T * latent_bytes
 
     if mode == "absorbed":
@@ -152,13 +168,13 @@ def _indexer_ops(m: ModelConfig, B, S, L, p: Precision) -> list[OpCost]:
             "indexer_proj", "indexer", n,
             flop=2.0 * T * (q_in * Hi * Di + d * Di + d * Hi),
             bytes_read=(q_in * Hi * Di + d * Di + d * Hi) * p.w_bytes + T * (q_in + d) * p.a_bytes,
-            bytes_written=T * (Hi * Di + Di + Hi) * p.a_bytes + T * Di * INDEX_KEY_BYTES,
+            bytes_written=T * (Hi * Di + Di + Hi) * p.a_bytes + T * indexer_key_bytes(m, "fp8"),
             compute_dtype=p.gemm_dtype,
         ),
         op(
             "indexer_scores", "indexer", n,
             flop=2.0 * Hi * B * visible_pairs(S, L) * Di,  # dense over all visible pairs: O(L^2)
-            bytes_read=B * L * Di * INDEX_KEY_BYTES + T * Hi * Di * p.a_bytes,
+            bytes_read=B * L * indexer_key_bytes(m, "fp8") + T * Hi * Di * p.a_bytes,
             bytes_written=T * m.index_topk * INDEX_ID_BYTES,  # selected token ids out
             compute_dtype="fp8",
             rows=S * Hi,  # indexer query rows of a sequence share one read of its index keys

@@ -53,8 +53,23 @@ class ModelConfig:
     index_n_heads: int = 0
     index_head_dim: int = 0
     index_topk: int = 0
+    # DeepSeek-V4 compressed attention (compress_ratios empty: not V4). One entry per layer,
+    # main layers first, then the MTP layer(s): 0 = sliding window only, 4 = CSA, 128 = HCA.
+    compress_ratios: tuple[int, ...] = ()
+    layer_kinds: tuple[str, ...] = ()  # attention kind per main layer (empty: every layer `attention`)
+    mtp_layer_kinds: tuple[str, ...] = ()  # attention kind of each MTP layer (V4 only)
+    sliding_window: int = 0  # n_win: uncompressed recent tokens every V4 layer attends to
+    o_groups: int = 0  # grouped output projection: g groups of heads ...
+    o_lora_rank: int = 0  # ... each projected to d_g before the final projection to d
+    hc_mult: int = 0  # mHC: residual stream widened to hc_mult x d (0: a plain residual)
+    hc_sinkhorn_iters: int = 0
+    num_hash_layers: int = 0  # the first N MoE layers route by token id (a table), not by the router
+    num_nextn_predict_layers: int = 0  # MTP layers, counted apart from the main layers
     tie_word_embeddings: bool = False
-    weight_dtype: str = "bf16"  # checkpoint dtype of the weights
+    weight_dtype: str = "bf16"  # checkpoint dtype of the (quantised) linear layers
+    expert_dtype: str = ""  # routed-expert dtype when it differs (V4: fp4 = MXFP4)
+    unquantized_dtype: str = ""  # torch_dtype of what quantization leaves alone (embedding, head, router)
+    weight_scale_bytes: float = 0.0  # one FP8 block scale: 4 (fp32) or 1 (scale_fmt ue8m0)
     display_name: str = ""
     source: str = ""
     status: str = ""
@@ -66,7 +81,9 @@ class ModelConfig:
 
     @property
     def attention(self) -> str:
-        """mla, mha, gqa or mqa."""
+        """csa_hca (DeepSeek-V4), mla, mha, gqa or mqa."""
+        if self.compress_ratios:
+            return "csa_hca"
         if self.kv_lora_rank > 0:
             return "mla"
         if self.num_key_value_heads == self.num_attention_heads:
@@ -86,6 +103,14 @@ class ModelConfig:
     @property
     def sparse_attention(self) -> bool:
         return self.index_topk > 0
+
+    @property
+    def kinds(self) -> tuple[str, ...]:
+        """Attention kind of every main layer (data, not code per model)."""
+        return self.layer_kinds or (self.attention,) * self.num_hidden_layers
+
+    def layers_of_kind(self, kind: str) -> int:
+        return sum(1 for k in self.kinds if k == kind)
 
 
 def _int(cfg: dict, key: str, where: str, *, default: Any = None, minimum: int = 1) -> int:
@@ -107,8 +132,96 @@ def _weight_dtype(cfg: dict, where: str) -> str:
         fmt = str(quant.get("fmt", quant.get("quant_method", ""))).lower()
         if "fp8" in fmt or "e4m3" in fmt:
             return "fp8"
+    return _torch_dtype(cfg, where)
+
+
+def _torch_dtype(cfg: dict, where: str) -> str:
     raw = cfg.get("torch_dtype", cfg.get("dtype", "bf16"))
     return canonical_dtype(str(raw), f"{where}: field 'torch_dtype'")
+
+
+def _scale_bytes(cfg: dict) -> float:
+    """Bytes of one FP8 weight block scale: UE8M0 (1 B) when quantization_config says so, else
+    FP32 (4 B, DeepSeek-V3's weight_scale_inv)."""
+    quant = cfg.get("quantization_config")
+    if not isinstance(quant, dict):
+        return 0.0
+    return 1.0 if str(quant.get("scale_fmt", "")).lower() == "ue8m0" else 4.0
+
+
+# Hugging Face config fields that change no cost Daedalus models (token ids, training knobs,
+# positional-encoding details, bookkeeping). Any field neither here nor parsed is refused by name.
+_IGNORED_HF_FIELDS = {
+    "_name_or_path", "architectures", "model_type", "auto_map", "transformers_version", "torch_dtype", "dtype",
+    "bos_token_id", "eos_token_id", "pad_token_id", "use_cache", "initializer_range", "rms_norm_eps",
+    "layer_norm_eps", "hidden_act", "attention_bias", "attention_dropout", "mlp_bias", "pretraining_tp",
+    "max_position_embeddings", "rope_theta", "rope_scaling", "rope_interleave", "compress_rope_theta",
+    "aux_loss_alpha", "seq_aux", "ep_size", "output_router_logits", "router_aux_loss_coef",
+    "router_jitter_noise", "swiglu_limit", "hc_eps", "max_window_layers", "quantization_config",
+    "id2label", "label2id", "tokenizer_class", "return_dict", "output_attentions", "output_hidden_states",
+    "torchscript", "problem_type", "task_specific_params", "is_decoder", "is_encoder_decoder",
+    "chunk_size_feed_forward", "attn_implementation", "_attn_implementation",
+}
+_PARSED_HF_FIELDS = {
+    "vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads", "num_key_value_heads", "head_dim",
+    "intermediate_size", "n_routed_experts", "num_local_experts", "num_experts", "num_experts_per_tok",
+    "moe_intermediate_size", "n_shared_experts", "shared_expert_intermediate_size", "first_k_dense_replace",
+    "moe_layer_freq", "decoder_sparse_step", "mlp_only_layers", "n_group", "topk_group", "scoring_func",
+    "routed_scaling_factor", "norm_topk_prob", "topk_method", "q_lora_rank", "kv_lora_rank", "qk_nope_head_dim",
+    "qk_rope_head_dim", "v_head_dim", "index_n_heads", "index_head_dim", "index_topk", "tie_word_embeddings",
+    "compress_ratios", "sliding_window", "use_sliding_window", "o_groups", "o_lora_rank", "hc_mult",
+    "hc_sinkhorn_iters", "num_hash_layers", "expert_dtype", "num_nextn_predict_layers",
+}
+
+CSA_RATIO = 4  # the overlapped, indexed compression (DeepSeek-V4 inference: `overlap = compress_ratio == 4`)
+
+
+def _check_fields(cfg: dict, where: str) -> None:
+    unknown = sorted(k for k in cfg if k not in _IGNORED_HF_FIELDS and k not in _PARSED_HF_FIELDS)
+    if unknown:
+        raise ConfigError(f"{where}: field(s) {', '.join(repr(k) for k in unknown)} not understood by the loader "
+                          "(an architecture feature Daedalus does not model would be silently ignored)")
+
+
+def _v4_attention(cfg: dict, n_layers: int, n_mtp: int, where: str) -> dict[str, Any]:
+    """DeepSeek-V4 compressed attention: per-layer kinds from compress_ratios."""
+    ratios = cfg["compress_ratios"]
+    if not isinstance(ratios, list) or not all(isinstance(r, int) and not isinstance(r, bool) and r >= 0
+                                               for r in ratios):
+        raise ConfigError(f"{where}: field 'compress_ratios': expected a list of integers >= 0")
+    if len(ratios) not in (n_layers, n_layers + n_mtp):
+        raise ConfigError(f"{where}: field 'compress_ratios': {len(ratios)} entries, expected num_hidden_layers "
+                          f"{n_layers} (+ num_nextn_predict_layers {n_mtp})")
+    if any(r == 1 for r in ratios):
+        raise ConfigError(f"{where}: field 'compress_ratios': ratio 1 (uncompressed) is not a V4 layer kind")
+    index_topk = _int(cfg, "index_topk", where, default=0, minimum=0)
+    if CSA_RATIO in ratios and not index_topk:
+        raise ConfigError(f"{where}: field 'index_topk': CSA layers (ratio {CSA_RATIO}) need an indexer top-k")
+
+    def kind(r: int) -> str:
+        return "swa" if r == 0 else ("csa" if r == CSA_RATIO else "hca")
+
+    kinds = tuple(kind(r) for r in ratios)
+    n_heads = _int(cfg, "num_attention_heads", where)
+    groups = _int(cfg, "o_groups", where)
+    if n_heads % groups:
+        raise ConfigError(f"{where}: field 'o_groups': {groups} does not divide num_attention_heads {n_heads}")
+    kw: dict[str, Any] = dict(
+        compress_ratios=tuple(ratios),
+        layer_kinds=kinds[:n_layers],
+        mtp_layer_kinds=kinds[n_layers:] if len(ratios) > n_layers else ("swa",) * n_mtp,
+        sliding_window=_int(cfg, "sliding_window", where),
+        o_groups=groups,
+        o_lora_rank=_int(cfg, "o_lora_rank", where),
+        q_lora_rank=_int(cfg, "q_lora_rank", where),
+        qk_rope_head_dim=_int(cfg, "qk_rope_head_dim", where),
+        hc_mult=_int(cfg, "hc_mult", where, default=0, minimum=0),
+        hc_sinkhorn_iters=_int(cfg, "hc_sinkhorn_iters", where, default=0, minimum=0),
+    )
+    if index_topk:
+        kw.update(index_topk=index_topk, index_n_heads=_int(cfg, "index_n_heads", where),
+                  index_head_dim=_int(cfg, "index_head_dim", where))
+    return kw
 
 
 def _moe_layers(cfg: dict, n_layers: int, n_experts: int, where: str) -> int:
@@ -130,6 +243,7 @@ def parse_hf_config(cfg: Any, where: str, name: str) -> dict[str, Any]:
     """Map a Hugging Face config dict to ModelConfig keyword arguments."""
     if not isinstance(cfg, dict):
         raise ConfigError(f"{where}: expected a mapping of Hugging Face config fields")
+    _check_fields(cfg, where)
     hidden = _int(cfg, "hidden_size", where)
     n_layers = _int(cfg, "num_hidden_layers", where)
     n_heads = _int(cfg, "num_attention_heads", where)
@@ -174,6 +288,19 @@ def parse_hf_config(cfg: Any, where: str, name: str) -> dict[str, Any]:
     else:
         kw["intermediate_size"] = _int(cfg, "intermediate_size", where)
 
+    n_mtp = _int(cfg, "num_nextn_predict_layers", where, default=0, minimum=0)
+    kw["num_nextn_predict_layers"] = n_mtp
+    kw["num_hash_layers"] = _int(cfg, "num_hash_layers", where, default=0, minimum=0)
+    if kw["num_hash_layers"] > kw.get("n_moe_layers", 0):
+        raise ConfigError(f"{where}: field 'num_hash_layers': {kw['num_hash_layers']} exceeds the "
+                          f"{kw.get('n_moe_layers', 0)} MoE layers")
+    if cfg.get("expert_dtype") is not None:
+        kw["expert_dtype"] = canonical_dtype(str(cfg["expert_dtype"]), f"{where}: field 'expert_dtype'")
+    if cfg.get("compress_ratios") is not None:
+        kw.update(_v4_attention(cfg, n_layers, n_mtp, where))
+    elif cfg.get("sliding_window") is not None and cfg.get("use_sliding_window", True) is not False:
+        raise ConfigError(f"{where}: field 'sliding_window': sliding-window attention without compress_ratios "
+                          "is not modelled (set use_sliding_window: false if it is unused)")
     kv_lora = _int(cfg, "kv_lora_rank", where, default=0, minimum=0)
     if kv_lora:
         kw.update(
@@ -202,6 +329,8 @@ def parse_hf_config(cfg: Any, where: str, name: str) -> dict[str, Any]:
         head_dim=head_dim,
         tie_word_embeddings=tie,
         weight_dtype=_weight_dtype(cfg, where),
+        unquantized_dtype=_torch_dtype(cfg, where) if isinstance(cfg.get("quantization_config"), dict) else "",
+        weight_scale_bytes=_scale_bytes(cfg),
         **kw,
     )
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from .attention import attention_ops
+from .mhc import mhc_ops
 from .model_config import ModelConfig
 from .moe import dense_ffn_op, moe_ops
 from .ops import OpCost, linear, op, rmsnorm
@@ -27,16 +28,17 @@ def step_ops(m: ModelConfig, B, S, L, p: Precision, *, phase: str = "decode", ml
     d, V = m.hidden_size, m.vocab_size
     logit_tokens = B if phase == "prefill" else T
     ops: list[OpCost] = [
-        op("embed", "embed", 1, flop=0.0 * T, bytes_read=T * d * p.w_bytes, bytes_written=T * d * p.a_bytes,
+        op("embed", "embed", 1, flop=0.0 * T, bytes_read=T * d * p.keep_w_bytes, bytes_written=T * d * p.a_bytes,
            compute_dtype=p.act),
         rmsnorm("norms", m.num_hidden_layers, T, d, NORMS_PER_LAYER, p.w_bytes, p.a_bytes, p.act),
     ]
     ops += attention_ops(m, B, S, L, p, mla_mode)
+    ops += mhc_ops(m, T, p)
     if m.n_dense_layers:
         ops.append(dense_ffn_op(m, T, p))
     if m.is_moe:
         ops += moe_ops(m, T, p, routing_skew)
-    ops.append(linear("lm_head", "lm_head", 1, logit_tokens, d, V, p.w_bytes, p.a_bytes, p.gemm_dtype))
+    ops.append(linear("lm_head", "lm_head", 1, logit_tokens, d, V, p.keep_w_bytes, p.a_bytes, p.keep_gemm_dtype))
     return ops
 
 

@@ -51,7 +51,7 @@ def moe_ops(m: ModelConfig, T, p: Precision, skew: float = 0.0) -> list[OpCost]:
         m.n_moe_layers, m.hidden_size, m.n_routed_experts, m.num_experts_per_tok,
         m.moe_intermediate_size, m.shared_expert_intermediate_size,
     )
-    ops = [linear("moe_router", "moe_router", n, T, d, E, p.w_bytes, p.a_bytes, p.act)]
+    ops = [linear("moe_router", "moe_router", n, T, d, E, p.keep_w_bytes, p.a_bytes, p.act)]
     if Is:
         ops.append(op(
             "moe_shared", "moe_shared", n,
@@ -67,9 +67,9 @@ def moe_ops(m: ModelConfig, T, p: Precision, skew: float = 0.0) -> list[OpCost]:
         "moe_routed", "moe_routed", n,
         flop=2.0 * assignments * d * Ie * SWIGLU_MATRICES,
         # weights of every expert hit; tokens gathered per assignment; intermediate written + read
-        bytes_read=experts_read * SWIGLU_MATRICES * d * Ie * p.w_bytes + assignments * (d + Ie) * p.a_bytes,
+        bytes_read=experts_read * SWIGLU_MATRICES * d * Ie * p.expert_w_bytes + assignments * (d + Ie) * p.a_bytes,
         bytes_written=assignments * (d + Ie) * p.a_bytes,
-        compute_dtype=p.gemm_dtype,
+        compute_dtype=p.expert_gemm_dtype,
         rows=assignments / np.maximum(experts_read, 1.0),  # tokens per expert hit share its weights
     ))
     return ops

@@ -26,6 +26,7 @@ import numpy as np
 
 from .attention import kv_bytes_per_token
 from .errors import ConfigError
+from .mhc import weight_bytes as mhc_weight_bytes
 from .model_config import ModelConfig
 from .model_cost import step_ops
 from .moe import SWIGLU_MATRICES, moe_ops
@@ -81,6 +82,7 @@ def tp_shard(m: ModelConfig, tp: int) -> ModelConfig:
         intermediate_size=math.ceil(m.intermediate_size / tp),
         shared_expert_intermediate_size=math.ceil(m.shared_expert_intermediate_size / tp),
         vocab_size=math.ceil(m.vocab_size / tp),
+        o_groups=max(1, m.o_groups // tp) if m.o_groups else 0,  # V4: output groups split with the heads
     )
 
 
@@ -101,13 +103,14 @@ def weight_bytes_per_device(m: ModelConfig, p: Precision, tp, dp, pp, ep, redund
     shard = count_params(tp_shard(m, tp))
     frac = stage_fraction(m, pp)
     pp = np.asarray(pp, dtype=np.float64)
-    per_layer_params = shard.attention + shard.dense_ffn + shard.moe_router + shard.moe_shared
+    per_layer_bytes = ((shard.attention + shard.dense_ffn + shard.moe_shared) * p.w_bytes
+                       + (shard.moe_router + shard.attention_unquantized) * p.keep_w_bytes + mhc_weight_bytes(m))
     expert_params = SWIGLU_MATRICES * m.hidden_size * m.moe_intermediate_size
     moe_tp = tp * np.asarray(dp, dtype=np.float64) / np.asarray(ep, dtype=np.float64)  # ranks sharing one expert
     routed = (m.n_moe_layers if m.is_moe else 0) * experts_per_device(m, ep, redundant_experts) * expert_params / moe_tp
     # first stage holds the embedding, last the LM head; with one stage, both
     ends = np.where(pp > 1, max(shard.embedding, shard.lm_head), shard.embedding + shard.lm_head)
-    return (ends + (per_layer_params + routed) * frac) * p.w_bytes
+    return ends * p.keep_w_bytes + (per_layer_bytes + routed * p.expert_w_bytes) * frac
 
 
 def kv_bytes_per_token_per_device(m: ModelConfig, p: Precision, tp: int, pp) -> np.ndarray:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from . import compressed_attention, mhc
 from .model_config import ModelConfig
 from .moe import SWIGLU_MATRICES
 
@@ -22,11 +23,13 @@ class ParamCount:
     moe_shared: int
     moe_routed: int  # all routed experts, all MoE layers
     moe_routed_active: int  # top-k experts per token, all MoE layers
+    attention_unquantized: int = 0  # V4: BF16 compressors and indexer head weights, all layers
+    mhc: int = 0  # V4: mHC mixing projections (FP32)
 
     @property
     def total(self) -> int:
         return (self.embedding + self.lm_head + self.attention + self.dense_ffn + self.moe_router
-                + self.moe_shared + self.moe_routed)
+                + self.moe_shared + self.moe_routed + self.attention_unquantized + self.mhc)
 
     @property
     def active(self) -> int:
@@ -50,13 +53,21 @@ def attention_params_per_layer(m: ModelConfig) -> int:
 
 
 def count_params(m: ModelConfig) -> ParamCount:
+    """Main layers only: the MTP layer(s) are counted apart, as V3's README_WEIGHTS does."""
     d = m.hidden_size
     expert = SWIGLU_MATRICES * d * m.moe_intermediate_size
     n_moe = m.n_moe_layers if m.is_moe else 0
+    if m.attention == "csa_hca":
+        per_kind = [compressed_attention.attention_params_per_layer(m, k) for k in m.kinds]
+        attention, unquantized = sum(q for q, _ in per_kind), sum(u for _, u in per_kind)
+    else:
+        attention, unquantized = attention_params_per_layer(m) * m.num_hidden_layers, 0
     return ParamCount(
         embedding=m.vocab_size * d,
         lm_head=0 if m.tie_word_embeddings else m.vocab_size * d,
-        attention=attention_params_per_layer(m) * m.num_hidden_layers,
+        attention=attention,
+        attention_unquantized=unquantized,
+        mhc=mhc.params(m),
         dense_ffn=SWIGLU_MATRICES * d * m.intermediate_size * m.n_dense_layers,
         moe_router=n_moe * d * m.n_routed_experts,
         moe_shared=n_moe * SWIGLU_MATRICES * d * m.shared_expert_intermediate_size,

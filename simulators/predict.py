@@ -13,11 +13,20 @@ import pandas as pd
 from .attention import MLA_MODES, kv_bytes_per_token
 from .errors import ConfigError
 from .hardware import HardwareProfile
-from .memory import DEFAULT_MEMORY_UTILIZATION, activation_bytes, kv_cache_bytes, max_batch, max_context, weight_bytes
+from .kv_ledger import COMPONENTS, kv_bytes_per_device
+from .memory import (
+    DEFAULT_MEMORY_UTILIZATION,
+    activation_bytes,
+    kv_cache_bytes,
+    kv_cache_ledger,
+    max_batch,
+    max_context,
+    weight_bytes,
+)
 from .model_config import ModelConfig
 from .model_cost import step_ops
 from .params import count_params
-from .precision import Precision
+from .precision import Precision, expert_compute_dtype, indexer_dtype_for
 from .roofline import calibration_family, op_time
 
 PHASES = ("prefill", "decode")
@@ -31,8 +40,8 @@ class Dtypes:
     act: str = "bf16"
     kv: str = "bf16"
 
-    def for_model(self, m: ModelConfig) -> Precision:
-        return Precision.of(self.weight or m.weight_dtype, self.act, self.kv)
+    def for_model(self, m: ModelConfig, indexer: str = "fp4") -> Precision:
+        return Precision.for_model(m, self.weight, self.act, self.kv, indexer)
 
 
 def _check_axis(name: str, values: Sequence, minimum: int = 1) -> np.ndarray:
@@ -93,8 +102,8 @@ def simulate(models: Sequence[ModelConfig], profiles: Sequence[HardwareProfile],
             tokens = B * S
             for hw in profiles:
                 times = [op_time(flop[i], byt[i], calibration_family(o.family, phase, m.attention, mla),
-                                 o.compute_dtype, hw, mode, rows=o.rows, bytes_written=written[i])
-                         for i, o in enumerate(ops)]
+                                 expert_compute_dtype(p, hw) if o.family == "moe_routed" else o.compute_dtype,
+                                 hw, mode, rows=o.rows, bytes_written=written[i]) for i, o in enumerate(ops)]
                 comp = np.stack([t.compute_time_s for t in times])
                 mem = np.stack([t.memory_time_s for t in times])
                 time = np.stack([t.time_s for t in times])
@@ -170,34 +179,48 @@ def _append_op_rows(cols: dict[str, list], model: str, hardware: str, grid: pd.D
 
 
 def memory_table(models: Sequence[ModelConfig], batches=(1,), contexts=(4096,), *, dtypes: Dtypes = Dtypes(),
-                 profiles: Sequence[HardwareProfile] = (), devices: int = 1) -> pd.DataFrame:
-    """KV and weight bytes per model x batch x context; with profiles, whether it fits on
-    `devices` of each and the largest batch / context that would."""
+                 profiles: Sequence[HardwareProfile] = (), devices: int = 1, tp: int = 1) -> pd.DataFrame:
+    """KV (by store, exact: `kv_ledger`) and weight bytes per model x batch x context; with
+    profiles, whether it fits on `devices` of each and the largest batch / context that would.
+    tp > 1: `kv_per_device_bytes` with the batch spread over devices / tp DP groups (MLA's and
+    V4's single KV head replicated on every TP rank, GQA heads split)."""
+    if tp < 1 or devices % tp:
+        raise ConfigError(f"--tp: expected a divisor of --devices {devices}, got {tp}")
     grid = case_grid(["decode"], batches, contexts)
     B, L = grid["batch"].to_numpy(np.float64), grid["context"].to_numpy(np.float64)
     frames = []
     for m in models:
-        p = dtypes.for_model(m)
-        pc = count_params(m)
-        f = grid[["batch", "context"]].copy()
-        f.insert(0, "model", m.name)
-        f["attention"] = m.attention
-        f["weight_dtype"], f["kv_dtype"] = p.weight, p.kv
-        f["kv_bytes_per_token"] = kv_bytes_per_token(m, p.kv_bytes)
-        f["kv_bytes"] = kv_cache_bytes(m, B, L, p)
-        f["weight_bytes"] = weight_bytes(m, p)
-        f["activation_bytes"] = activation_bytes(m, B, 1, p)
-        f["total_bytes"] = f["kv_bytes"] + f["weight_bytes"] + f["activation_bytes"]
-        f["params_total"] = pc.total
-        f["params_active"] = pc.active
-        if not profiles:
-            frames.append(f)
-        for hw in profiles:
-            g = f.copy()
-            capacity = hw.memory_bytes.value * devices
-            g["hardware"], g["devices"], g["capacity_bytes"] = hw.name, devices, capacity
-            g["fits"] = g["total_bytes"] <= capacity * DEFAULT_MEMORY_UTILIZATION
-            g["max_batch_at_context"] = max_batch(m, L, capacity, p)
-            g["max_context_at_batch"] = max_context(m, B, capacity, p)
-            frames.append(g)
+        for hw in (profiles or [None]):
+            p = dtypes.for_model(m, indexer_dtype_for(hw) if hw is not None else "fp4")
+            frames.append(_memory_rows(m, p, grid, B, L, hw, devices, tp))
     return pd.concat(frames, ignore_index=True)
+
+
+def _memory_rows(m: ModelConfig, p: Precision, grid: pd.DataFrame, B, L, hw, devices: int, tp: int) -> pd.DataFrame:
+    pc = count_params(m)
+    f = grid[["batch", "context"]].copy()
+    f.insert(0, "model", m.name)
+    f["attention"] = m.attention
+    f["weight_dtype"], f["kv_dtype"] = p.weight, p.kv
+    f["indexer_dtype"] = p.indexer if m.sparse_attention and m.attention == "csa_hca" else None
+    f["kv_bytes_per_token"] = kv_bytes_per_token(m, p.kv, p.indexer)
+    led = kv_cache_ledger(m, B, L, p)
+    for c in COMPONENTS:
+        f[f"kv_{c}_bytes"] = getattr(led, c)
+    f["kv_mtp_bytes"] = led.mtp
+    f["kv_bytes"] = led.total
+    f["tp"] = tp
+    f["kv_per_device_bytes"] = kv_bytes_per_device(m, B, L, p.kv, tp=tp, dp=devices // tp, indexer_dtype=p.indexer)
+    f["weight_bytes"] = weight_bytes(m, p)
+    f["activation_bytes"] = activation_bytes(m, B, 1, p)
+    f["total_bytes"] = f["kv_bytes"] + f["weight_bytes"] + f["activation_bytes"]
+    f["params_total"] = pc.total
+    f["params_active"] = pc.active
+    if hw is None:
+        return f
+    capacity = hw.memory_bytes.value * devices
+    f["hardware"], f["devices"], f["capacity_bytes"] = hw.name, devices, capacity
+    f["fits"] = f["total_bytes"] <= capacity * DEFAULT_MEMORY_UTILIZATION
+    f["max_batch_at_context"] = max_batch(m, L, capacity, p)
+    f["max_context_at_batch"] = max_context(m, B, capacity, p)
+    return f

@@ -8,14 +8,17 @@ from simulators.predict import Dtypes, memory_table
 from ..args import add_dtypes, add_format, add_hardware, add_models, int_list, models_from, profiles_from
 from ..output import emit
 
-DEFAULT_MODELS = ["deepseek-v3", "deepseek-v2", "deepseek-llm-67b", "llama-3.1-405b", "qwen2.5-72b"]
-TABLE_COLUMNS = ["model", "attention", "batch", "context", "kv_dtype", "kv_bytes_per_token", "kv_bytes",
+DEFAULT_MODELS = ["deepseek-v4-pro", "deepseek-v4-flash", "deepseek-v3", "deepseek-v2", "deepseek-llm-67b", "llama-3.1-405b", "qwen2.5-72b"]
+TABLE_COLUMNS = ["model", "attention", "batch", "context", "kv_dtype", "kv_bytes_per_token", "kv_main_bytes",
+                 "kv_indexer_bytes", "kv_window_bytes", "kv_state_bytes", "kv_bytes", "kv_mtp_bytes",
                  "weight_bytes", "params_total", "params_active"]
 
 
 def run(args) -> int:
     if args.devices < 1:
         raise ConfigError(f"--devices: expected a positive integer, got {args.devices}")
+    if args.tp < 1 or args.devices % args.tp:
+        raise ConfigError(f"--tp: expected a positive divisor of --devices {args.devices}, got {args.tp}")
     models = models_from(args, DEFAULT_MODELS)
     profiles = profiles_from(args, []) if args.hardware else []
     df = memory_table(
@@ -25,10 +28,11 @@ def run(args) -> int:
         dtypes=Dtypes(args.weight_dtype, args.act_dtype, args.kv_dtype),
         profiles=profiles,
         devices=args.devices,
+        tp=args.tp,
     )
     if args.format == "table":
-        cols = TABLE_COLUMNS + (["hardware", "devices", "fits", "max_batch_at_context", "max_context_at_batch"]
-                                if profiles else [])
+        cols = TABLE_COLUMNS + (["tp", "kv_per_device_bytes"] if args.tp > 1 or args.devices > 1 else []) + (
+            ["hardware", "devices", "fits", "max_batch_at_context", "max_context_at_batch"] if profiles else [])
         df = df[cols]
     emit(df, args.format)
     return 0
@@ -41,6 +45,9 @@ def register(sub) -> None:
     p.add_argument("--context", action="append", help="context lengths, comma list, k = 1024 (default 4k,32k,128k)")
     p.add_argument("--batch", action="append", help="batch sizes, comma list (default 1)")
     p.add_argument("--devices", type=int, default=1, help="devices the model is spread over (default 1)")
+    p.add_argument("--tp", type=int, default=1,
+                   help="tensor-parallel degree inside --devices (the rest data-parallel attention): adds "
+                        "kv_per_device_bytes; MLA / V4 KV is replicated by TP, GQA KV heads split (default 1)")
     add_dtypes(p)
     add_format(p)
     p.set_defaults(func=run)

@@ -36,7 +36,7 @@ _PALETTE = (
 _EXTRA = ("#393b79", "#637939", "#8c6d31", "#843c39", "#7b4173", "#3182bd", "#e6550d", "#31a354")
 FAMILY_COLORS = dict(zip(FAMILY_ORDER, _PALETTE))
 BOUND_COLORS = {"memory": "#4c72b0", "compute": "#dd8452"}
-ATTENTION_COLORS = {"mla": "#d62728", "mha": "#1f77b4", "gqa": "#2ca02c", "mqa": "#9467bd"}
+ATTENTION_COLORS = {"mla": "#d62728", "mha": "#1f77b4", "gqa": "#2ca02c", "mqa": "#9467bd", "csa_hca": "#ff7f0e"}
 
 
 def family_color(family: str) -> str:
