@@ -42,7 +42,7 @@ from .errors import ConfigError
 ROUTINGS = ("balanced", "uniform", "zipf", "group-limited", "histogram")
 ZIPF_SEED = 0
 ZIPF_PERMUTATIONS = 4  # the busiest rank is averaged over this many random expert orders
-_GRID = 4096  # integration points for the expected maximum of normals
+_GRID = 1024  # integration points for the expected maximum of normals
 
 
 @dataclass(frozen=True)
@@ -151,18 +151,28 @@ def expected_max_normal(mean: np.ndarray, var: np.ndarray) -> float:
     return float(np.trapezoid(1.0 - np.exp(log_f), x))
 
 
+def _pad(hit: np.ndarray, rank: np.ndarray, ep: int, per: int) -> np.ndarray:
+    H = np.zeros((ep, per))
+    order = np.argsort(rank, kind="stable")
+    r_sorted = rank[order]
+    pos = np.arange(len(rank)) - np.searchsorted(r_sorted, r_sorted)
+    H[r_sorted, pos] = hit[order]
+    return H
+
+
 def expected_max_poisson_binomial(hit: np.ndarray, rank: np.ndarray, ep: int) -> float:
     """E[max_g D_g], D_g = sum of independent Bernoulli(hit_s) over the slots s on rank g (exact)."""
-    per = -(-len(hit) // ep)
-    cdfs = np.ones((ep, per + 1))
-    for g in range(ep):
-        pmf = np.zeros(per + 1)
-        pmf[0] = 1.0
-        for h in hit[rank == g]:
-            pmf[1:] = pmf[1:] * (1 - h) + pmf[:-1] * h
-            pmf[0] *= 1 - h
-        cdfs[g] = np.cumsum(pmf)
-    p_max_le = np.prod(np.clip(cdfs, 0.0, 1.0), axis=0)  # P(max <= x), x = 0..per
+    per = int(np.bincount(rank, minlength=ep).max())
+    # ranks with the same multiset of hit probabilities share one distribution
+    H, counts = np.unique(np.sort(_pad(hit, rank, ep, per), axis=1), axis=0, return_counts=True)
+    pmf = np.zeros((H.shape[0], per + 1))
+    pmf[:, 0] = 1.0
+    for j in range(per):  # Poisson-binomial by dynamic programming, all distinct ranks at once
+        h = H[:, j:j + 1]
+        pmf[:, 1:] = pmf[:, 1:] * (1 - h) + pmf[:, :-1] * h
+        pmf[:, 0] *= 1 - H[:, j]
+    cdfs = np.clip(np.cumsum(pmf, axis=1), 1e-300, 1.0)
+    p_max_le = np.exp((np.log(cdfs) * counts[:, None]).sum(axis=0))  # P(max <= x), x = 0..per
     return float(np.sum(1.0 - p_max_le[:-1]))
 
 
@@ -249,13 +259,33 @@ def rank_load(r: Routing, tokens: float, n_experts: int, top_k: int, ep: int, re
     return _cached(r, float(tokens), int(n_experts), int(top_k), int(ep), int(redundant))
 
 
+EXACT_PAIRS = 64  # up to this many (tokens, ranks) pairs are evaluated exactly (pinned layouts)
+GRID_PER_OCTAVE = 4  # the planner evaluates straggler factors on a log2 grid of (tokens per rank, ranks)
+
+
+def _snap(x: np.ndarray) -> np.ndarray:
+    return np.where(x > 0, 2.0 ** (np.round(np.log2(np.maximum(x, 1e-9)) * GRID_PER_OCTAVE) / GRID_PER_OCTAVE), 0.0)
+
+
 def rank_loads(r: Routing, tokens, n_experts: int, top_k: int, ep, redundant: int = 0) -> tuple[np.ndarray, ...]:
     """Vectorised over token counts and EP degrees: (max_assignments, max_distinct, mean_assignments,
-    mean_distinct) arrays."""
+    mean_distinct) arrays. Means are exact; the busiest-to-mean factors are taken at the nearest
+    point of a log2 grid of tokens per rank and ranks (GRID_PER_OCTAVE per octave; the factors are
+    smooth in both), so a planner sweep costs a few hundred evaluations."""
     T, G = np.broadcast_arrays(np.asarray(tokens, dtype=np.float64), np.asarray(ep, dtype=np.float64))
-    out = np.zeros((4,) + T.shape)
-    pairs, inverse = np.unique(np.stack([T.ravel(), G.ravel()]), axis=1, return_inverse=True)
-    vals = np.array([[x.max_assignments, x.max_distinct, x.mean_assignments, x.mean_distinct] for x in
-                     (rank_load(r, t, n_experts, top_k, int(g), redundant) for t, g in pairs.T)])
-    out[:] = vals[inverse.ravel()].T.reshape((4,) + T.shape)
-    return tuple(out)
+    Tq, Gq = T, G
+    if np.unique(np.stack([T.ravel(), G.ravel()]), axis=1).shape[1] > EXACT_PAIRS:  # a sweep: snap to the grid
+        Gq = np.where(G > 1, np.maximum(np.round(_snap(G)), 2.0), 1.0)
+        Tq = _snap(T / G) * Gq
+    pairs, inverse = np.unique(np.stack([Tq.ravel(), Gq.ravel()]), axis=1, return_inverse=True)
+    f = np.array([[x.compute_factor, x.weight_factor] for x in
+                  (rank_load(r, t, n_experts, top_k, int(g), redundant) for t, g in pairs.T)])
+    fa, fd = f[inverse.ravel(), 0].reshape(T.shape), f[inverse.ravel(), 1].reshape(T.shape)
+    E, k = n_experts, top_k
+    mean_a = T * k / G
+    if r.kind in ("balanced", "uniform", "group-limited") and redundant == 0:
+        mean_d = E * (1.0 - (1.0 - k / E) ** T) / G
+    else:  # replicas and skew change how many distinct replicas are read: take the grid's mean
+        md = np.array([rank_load(r, t, E, k, int(g), redundant).mean_distinct for t, g in pairs.T])
+        mean_d = md[inverse.ravel()].reshape(T.shape)
+    return mean_a * fa, np.minimum(mean_d * fd, np.ceil((E + redundant) / G)), mean_a, mean_d
