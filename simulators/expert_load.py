@@ -6,13 +6,14 @@ E routed experts. Experts (plus R redundant replicas) sit on G ranks. Per rank g
     D_g = distinct expert replicas it must read       (weight bytes at decode)
 and the expected maxima E[max_g A_g], E[max_g D_g], against the means T k / G and sum(D) / G.
 
-Routing models (a per-expert share p_i of the assignments, sum p = 1; inclusion pi_i = min(1, k p_i)):
+Routing models (a per-expert share p_i, sum p = 1; a token draws k distinct experts in proportion to
+p, per-token inclusion pi_i by Rosen's successive-sampling approximation):
   uniform        p_i = 1 / E;
   zipf           p_i ~ rank^-s over a seeded random order of the expert ids (hot experts scattered);
   group-limited  DeepSeek-V3: a token picks topk_group of n_group expert groups, then k experts in
                  them (uniform); with contiguous placement a rank's per-token count is a mixture of
                  hypergeometrics (exact moments below);
-  histogram      measured per-expert loads (e.g. from `simulators.balancing`).
+  histogram      measured per-expert loads (e.g. from `simulators.balancing`): inclusion = k x share.
 Placement: contiguous (expert i on rank i // (E / G)) without redundancy; with R > 0, EPLB's global
 policy (deepseek-ai/EPLB): give each redundant replica to the expert with the largest load per
 replica, then pack the replicas onto ranks heaviest first, each onto the least-loaded rank with a free
@@ -84,18 +85,22 @@ def shares(r: Routing, n_experts: int, perm: int = 0) -> np.ndarray:
 
 
 def inclusion(p: np.ndarray, k: int) -> np.ndarray:
-    """Per-token probability that each expert is among the k chosen: k p capped at 1 (the excess
-    redistributed to the others so that the inclusions still sum to k)."""
-    pi = k * p
-    for _ in range(len(p)):
-        over = pi > 1.0
-        if not over.any():
-            break
-        excess = (pi[over] - 1.0).sum()
-        pi[over] = 1.0
-        free = ~over & (pi < 1.0)
-        pi[free] += excess * pi[free] / pi[free].sum()
-    return pi
+    """Per-token probability that each expert is among the k chosen, when a token draws k distinct
+    experts one after another in proportion to p (successive sampling, the top-k of noisy scores):
+    Rosen's approximation pi_i = 1 - exp(-t p_i), t solving sum(pi) = k (exact for uniform p)."""
+    p = np.asarray(p, dtype=np.float64)
+    if np.allclose(p, p[0]):
+        return np.full(len(p), k / len(p))
+    lo, hi = 0.0, 1.0
+    while (1.0 - np.exp(-hi * p)).sum() < k:
+        hi *= 2.0
+    for _ in range(100):
+        mid = 0.5 * (lo + hi)
+        if (1.0 - np.exp(-mid * p)).sum() < k:
+            lo = mid
+        else:
+            hi = mid
+    return 1.0 - np.exp(-0.5 * (lo + hi) * p)
 
 
 def eplb_replicas(load: np.ndarray, redundant: int) -> np.ndarray:
@@ -216,7 +221,8 @@ class RankLoad:
 
 def _one(r: Routing, tokens: float, E: int, k: int, ep: int, redundant: int, perm: int) -> RankLoad:
     p = shares(r, E, perm)
-    pi = inclusion(p.copy(), k)
+    # a histogram is measured load: its per-token inclusion is k times its share (no sampling model)
+    pi = np.minimum(k * p, 1.0) if r.kind == "histogram" else inclusion(p, k)
     slot_expert, slot_rank = placement(pi, ep, redundant)
     reps = np.bincount(slot_expert, minlength=E)
     pi_slot = pi[slot_expert] / reps[slot_expert]
