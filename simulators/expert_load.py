@@ -294,4 +294,8 @@ def rank_loads(r: Routing, tokens, n_experts: int, top_k: int, ep, redundant: in
     else:  # replicas and skew change how many distinct replicas are read: take the grid's mean
         md = np.array([rank_load(r, t, E, k, int(g), redundant).mean_distinct for t, g in pairs.T])
         mean_d = md[inverse.ravel()].reshape(T.shape)
-    return mean_a * fa, np.minimum(mean_d * fd, np.ceil((E + redundant) / G)), mean_a, mean_d
+    max_a, max_d = mean_a * fa, np.minimum(mean_d * fd, np.ceil((E + redundant) / G))
+    if r.kind in ("zipf", "histogram"):  # never lighter than uniform routing on the same grid
+        u_a, u_d, _, _ = rank_loads(Routing("uniform"), tokens, n_experts, top_k, ep, redundant)
+        max_a, max_d = np.maximum(max_a, u_a), np.maximum(max_d, u_d)
+    return max_a, max_d, mean_a, mean_d

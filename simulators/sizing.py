@@ -324,7 +324,9 @@ def evaluate(m: ModelConfig, p: Precision, hw: HardwareProfile, fabric: Fabric |
         g["step_s"] = step_s
         g["straggler_factor"] = f_assign
         bound = np.where(c_share >= m_share, "compute", "memory bandwidth")
-        g["bound"] = np.where(g["exposed_comm_s"] >= 0.5 * step_s, "interconnect", bound)
+        # interconnect-bound where the communication stream, not the compute stream, sets the stage
+        comm_sets = (ep_s + pp_s >= roof + tp_s) if halves else (tp_s + ep_s + pp_s >= roof)
+        g["bound"] = np.where(comm_sets, "interconnect", bound)
         g["overlap"] = opt.overlap
         g["mode"] = mode.value
         concurrency = B * dp * pp
