@@ -15,8 +15,7 @@ once per device; overhead_s is the measured dispatch time of one op; the efficie
 benchmark family by `simulators.fit`. Speed of light is the same function with every factor 1, no
 curves, p = inf and no overhead: a lower bound on time. The achievable mode is the same function with
 the rates published kernels reach on the device (`simulators.achievable`: rate-by-rows curves of
-DeepGEMM-like GEMMs, FlashMLA-like attention bandwidth and compute), p = inf, no overhead. Between the two bounds of the field's
-reasoning (max and sum, jax-ml/scaling-book `roofline.md`), `t_lower_s`/`t_upper_s` are reported too.
+DeepGEMM-like GEMMs, FlashMLA-like attention bandwidth and compute), p = inf, no overhead. Between the two bounds of the field's reasoning (max and sum, jax-ml/scaling-book `roofline.md`), `t_lower_s`/`t_upper_s` are reported too.
 """
 
 from __future__ import annotations

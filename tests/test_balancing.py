@@ -24,7 +24,8 @@ LAST = 50  # steps averaged once the bias has settled
 
 @pytest.fixture(scope="module")
 def runs():
-    return {pol: simulate(pol, E, K, T, STEPS, skew=1.0, gamma=GAMMA, seed=3) for pol in ("none", "aux-free", "aux-loss")}
+    return {pol: simulate(pol, E, K, T, STEPS, skew=1.0, gamma=GAMMA, seed=3)
+            for pol in ("none", "aux-free", "aux-loss")}
 
 
 def test_aux_free_bias_balances_the_load(runs):

@@ -109,9 +109,11 @@ def explain(table: pd.DataFrame) -> str:
         lines.append(f"{r['hardware']}:")
         for phase in ("decode", "prefill"):
             lines.append(f"  {r[f'{phase}_why']}")
-            lines.append(f"    step {_ms(r[f'{phase}_step_s'])} = compute-bound ops {_ms(r[f'{phase}_compute_bound_s'])}"
-                         f" + memory-bound ops {_ms(r[f'{phase}_memory_bound_s'])} + straggler excess "
-                         f"{_ms(r[f'{phase}_straggler_s'])} + exposed communication {_ms(r[f'{phase}_exposed_comm_s'])}")
+            part = {k: _ms(r[f"{phase}_{k}_s"]) for k in ("step", "compute_bound", "memory_bound", "straggler",
+                                                          "exposed_comm")}
+            lines.append(f"    step {part['step']} = compute-bound ops {part['compute_bound']} + memory-bound ops "
+                         f"{part['memory_bound']} + straggler excess {part['straggler']} + exposed communication "
+                         f"{part['exposed_comm']}")
         if r.get("assumptions"):
             lines.append(f"  assumed: {r['assumptions']}")
     return "\n".join(lines) + ("\n" if lines else "")

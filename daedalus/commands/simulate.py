@@ -45,7 +45,8 @@ def run(args) -> int:
             rec["ops"] = records(grouped[tuple(rec[k] for k in CASE_KEYS)][OP_COLUMNS])
         emit(totals, "json", json_records=out)
     elif args.per_op:
-        emit(ops if args.format == "csv" else ops[OP_TABLE_COLUMNS], args.format)
+        emit(ops if args.format == "csv" else ops[OP_TABLE_COLUMNS], args.format,
+             **({"title": f"mode: {args.mode}"} if args.format == "table" else {}))
     else:
         title = f"mode: {args.mode}" + (" (achievable rates of published kernels; --mode speed_of_light for the "
                                         "upper bound)" if args.mode == "achievable" else "")

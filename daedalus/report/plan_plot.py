@@ -42,7 +42,8 @@ def pareto_figure(pareto: pd.DataFrame, title: str = "", chosen: pd.DataFrame | 
                 x, y = r["tokens_per_s_per_user"], r["decode_tokens_per_s_per_device"]
                 ax.plot([x], [y], marker="o", ms=8, mfc="none", mec=line.get_color(), mew=1.6)
                 ax.annotate(f"{hw}: {int(r['decode_devices'])} dev, tp{int(r['tp'])} ep{int(r['ep'])}",
-                            (x, y), xytext=(8, 6 - 11 * i), textcoords="offset points", fontsize=7, color=line.get_color(),
+                            (x, y), xytext=(8, 6 - 11 * i), textcoords="offset points", fontsize=7,
+                            color=line.get_color(),
                             arrowprops={"arrowstyle": "-", "color": line.get_color(), "lw": 0.6})
     if tpot_s:
         ax.axvline(1.0 / tpot_s, color="0.3", ls="--", lw=1.0)
