@@ -19,7 +19,7 @@ Everything is vectorised: bytes and group sizes may be numpy arrays. SI units th
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -49,7 +49,26 @@ class Fabric:
     domain_devices: int
     scaleout_bytes_per_s: float
     scaleout_latency_s: float
-    assumed: tuple[str, ...] = ()  # fields filled from ASSUMED_LATENCY_S
+    assumed: tuple[str, ...] = ()  # fields filled from ASSUMED_LATENCY_S (or a default derate)
+    all_reduce_bytes_per_s: float = 0.0  # scale-up ring bus bandwidth; 0: scaleup_bytes_per_s
+
+    @classmethod
+    def achievable(cls, hw: HardwareProfile, phase: str = "decode") -> Fabric:
+        """The links at the rates measured collectives reach (profile `achievable:` block): EP
+        all-to-all over scale-up and over the NICs (low-latency kernels at decode, high-throughput at
+        prefill), the ring all-reduce bus bandwidth; labelled default derates where unpublished."""
+        nominal = cls.from_profile(hw)
+        ach = hw.achievable
+        out_key = "scaleout_bandwidth" if phase == "decode" else "scaleout_bandwidth_high_throughput"
+        derated = [k for k in ("scaleup_bandwidth", out_key, "all_reduce_bandwidth") if k in ach.assumed]
+        up = ach.rate("scaleup_bandwidth").absolute(nominal.scaleup_bytes_per_s) if nominal.scaleup_bytes_per_s else 0.0
+        out = ach.rate(out_key).absolute(nominal.scaleout_bytes_per_s) if nominal.scaleout_bytes_per_s else 0.0
+        ar = ach.rate("all_reduce_bandwidth").absolute(nominal.scaleup_bytes_per_s) if nominal.scaleup_bytes_per_s \
+            else 0.0
+        return replace(nominal, scaleup_bytes_per_s=min(up, nominal.scaleup_bytes_per_s),
+                       scaleout_bytes_per_s=min(out, nominal.scaleout_bytes_per_s),
+                       all_reduce_bytes_per_s=min(ar, nominal.scaleup_bytes_per_s),
+                       assumed=nominal.assumed + tuple(f"{k} (default derate)" for k in derated))
 
     @classmethod
     def from_profile(cls, hw: HardwareProfile) -> Fabric:
@@ -103,7 +122,7 @@ def all_reduce_time_s(bytes_, group, fabric: Fabric) -> np.ndarray:
     S = np.asarray(bytes_, dtype=np.float64)
     ring_steps_up = 2.0 * (a - 1.0)  # reduce-scatter + all-gather: (a-1) steps each
     ring_steps_out = 2.0 * (b - 1.0)
-    t_up = _per_s(ring_steps_up / a * S, fabric.scaleup_bytes_per_s)
+    t_up = _per_s(ring_steps_up / a * S, fabric.all_reduce_bytes_per_s or fabric.scaleup_bytes_per_s)
     t_out = _per_s(ring_steps_out / b * S / a, fabric.scaleout_bytes_per_s)  # each NIC carries 1/a of S
     latency = ring_steps_up * fabric.scaleup_latency_s + ring_steps_out * fabric.scaleout_latency_s
     return t_up + t_out + latency
@@ -169,11 +188,24 @@ def ep_time_s(tokens_per_device, hidden: int, copies_per_token: float, ep, fabri
     return one(dispatch_bytes_per_element), one(combine_bytes_per_element)
 
 
-def step_time_s(compute_s, comm_s, overlap: bool) -> np.ndarray:
-    """Overlap (two micro-batches, DeepSeek's dual-batch): max(compute, comm); else their sum."""
+OVERLAPS = ("none", "two-micro-batch", "ideal")
+
+
+def step_time_s(compute_s, comm_s, overlap: bool | str) -> np.ndarray:
+    """Ideal overlap (True / 'ideal', the speed-of-light bound): max(compute, comm); else their sum."""
     compute_s = np.asarray(compute_s, dtype=np.float64)
     comm_s = np.asarray(comm_s, dtype=np.float64)
-    return np.maximum(compute_s, comm_s) if overlap else compute_s + comm_s
+    return np.maximum(compute_s, comm_s) if overlap in (True, "ideal") else compute_s + comm_s
+
+
+def two_micro_batch_step_s(compute_half_s, critical_comm_half_s, hideable_comm_half_s) -> np.ndarray:
+    """Two-micro-batch overlap (DeepSeek's dual micro-batch, SGLang's TBO): the batch is split in
+    two; each half's dispatch / combine (`hideable`) runs while the other half computes, so a layer
+    takes 2 max(compute + critical, hideable) per pair of halves. `critical` (the TP all-reduce)
+    stays on the compute stream. The halves are costed at half the batch by the caller, so weights
+    are read twice: overlap can lose where a step is weight-read bound."""
+    c = np.asarray(compute_half_s, dtype=np.float64) + np.asarray(critical_comm_half_s, dtype=np.float64)
+    return 2.0 * np.maximum(c, np.asarray(hideable_comm_half_s, dtype=np.float64))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from typing import Any
 
 import yaml
 
+from .achievable import AchievableRates, check_against_peak, parse_achievable
 from .errors import ConfigError
 from .provenance import Sourced, parse_sourced
 from .units import DTYPE_BYTES
@@ -72,6 +73,10 @@ class HardwareProfile:
     notes: str = ""
     path: str = ""
     calibration: Calibration | None = None
+    # achievable rates of published kernels (simulators.achievable); capacity as software sees it
+    achievable: AchievableRates = field(default_factory=AchievableRates)
+    visible_memory_bytes: Sourced | None = None  # what the runtime reports (binary GiB), ECC etc. taken off
+    reserved_memory_bytes: Sourced | None = None  # runtime, communication buffers, graphs: not for weights / KV
 
     def peak(self, dtype: str) -> float | None:
         """Dense peak FLOP/s for a dtype, or None when unsupported."""
@@ -111,6 +116,14 @@ class HardwareProfile:
         add("tdp_w", self.tdp_w)
         add("price_usd", self.price_usd)
         add("price_usd_per_hour", self.price_usd_per_hour)
+        add("visible_memory_bytes", self.visible_memory_bytes)
+        add("reserved_memory_bytes", self.reserved_memory_bytes)
+        for key, r in self.achievable.provenance():
+            rows.append({"hardware": self.name, "field": f"achievable.{key}",
+                         "value": r.value if r.value is not None else (r.fraction if r.fraction is not None
+                                                                       else r.points[-1][1]),
+                         "status": r.status, "source": r.source, "formula": r.formula, "note": r.note,
+                         "range_low": None, "range_high": None})
         return rows
 
 
@@ -118,6 +131,7 @@ _TOP_KEYS = {
     "name", "aliases", "display_name", "vendor", "peak_flop_per_s", "memory_bytes",
     "memory_bandwidth_bytes_per_s", "onchip_cache_bytes", "scaleup", "scaleout", "tdp_w",
     "price_usd", "price_usd_per_hour", "notes", "calibration",
+    "achievable", "visible_memory_bytes", "reserved_memory_bytes",
 }
 
 
@@ -242,6 +256,10 @@ def parse_profile(raw: Any, path: str) -> HardwareProfile:
     def opt(key: str) -> Sourced | None:
         return None if raw.get(key) is None else parse_sourced(raw[key], f"{path}: field '{key}'")
 
+    achievable = parse_achievable(raw.get("achievable"), f"{path}: field 'achievable'")
+    check_against_peak(achievable, {k: v.value for k, v in peaks.items()},
+                       parse_sourced(raw["memory_bandwidth_bytes_per_s"], f"{path}: field "
+                                     "'memory_bandwidth_bytes_per_s'").value, f"{path}: field 'achievable'")
     aliases = raw.get("aliases") or []
     if not isinstance(aliases, list) or not all(isinstance(a, str) for a in aliases):
         raise ConfigError(f"{path}: field 'aliases': expected a list of strings")
@@ -264,6 +282,9 @@ def parse_profile(raw: Any, path: str) -> HardwareProfile:
         notes=str(raw.get("notes") or ""),
         path=path,
         calibration=_calibration(raw.get("calibration"), f"{path}: field 'calibration'"),
+        achievable=achievable,
+        visible_memory_bytes=opt("visible_memory_bytes"),
+        reserved_memory_bytes=opt("reserved_memory_bytes"),
     )
 
 

@@ -123,15 +123,34 @@ def _scaled(o: OpCost, factor) -> OpCost:
               o.compute_dtype)
 
 
+def routed_op_on_rank(m: ModelConfig, p: Precision, assignments, distinct) -> OpCost:
+    """The routed-expert op of one EP rank that computes `assignments` token-expert pairs over
+    `distinct` expert replicas (weights read once each): the busiest rank's, from
+    `simulators.expert_load`, or the mean rank's. Shape legend: d hidden, Ie expert width."""
+    d, Ie = m.hidden_size, m.moe_intermediate_size
+    A = np.asarray(assignments, dtype=np.float64)
+    D = np.asarray(distinct, dtype=np.float64)
+    return op("moe_routed", "moe_routed", m.n_moe_layers,
+              flop=2.0 * A * d * Ie * SWIGLU_MATRICES,
+              # weights of each replica hit; tokens gathered per assignment; intermediate written + read
+              bytes_read=D * SWIGLU_MATRICES * d * Ie * p.w_bytes + A * (d + Ie) * p.a_bytes,
+              bytes_written=A * (d + Ie) * p.a_bytes,
+              compute_dtype=p.gemm_dtype, rows=A / np.maximum(D, 1.0))
+
+
 def device_ops(m: ModelConfig, p: Precision, tp: int, dp, B, S, L, *, phase: str, mla_mode: str,
-               routing_skew: float = 0.0) -> list[OpCost]:
+               routing_skew: float = 0.0, rank_load: tuple | None = None) -> list[OpCost]:
     """All ops one device runs in one step of one micro-batch, over ALL layers (PP scaling is
-    applied by the caller). tp is one value; dp, B, S, L broadcast as arrays."""
+    applied by the caller). tp is one value; dp, B, S, L broadcast as arrays. `rank_load`:
+    (assignments, distinct replicas) of the EP rank to cost (see `routed_op_on_rank`); None: the
+    stage's routed work divided evenly over its devices."""
     shard = tp_shard(m, tp)
     B = np.asarray(B, dtype=np.float64)
     ops = step_ops(shard, B, S, L, p, phase=phase, mla_mode=mla_mode, routing_skew=routing_skew)
     if not m.is_moe:
         return ops
+    if rank_load is not None:
+        return [o for o in ops if o.op != "moe_routed"] + [routed_op_on_rank(m, p, *rank_load)]
     # Routed experts: the stage's tokens (every attention group's), spread over tp * dp devices.
     stage_devices = tp * np.asarray(dp, dtype=np.float64)
     T_stage = B * np.asarray(S, dtype=np.float64) * np.asarray(dp, dtype=np.float64)
@@ -144,3 +163,35 @@ def layer_scale(o: OpCost, frac) -> np.ndarray:
     if o.op in PER_STEP_OPS:
         return np.ones_like(np.asarray(frac, dtype=np.float64))
     return o.n_layers * np.asarray(frac, dtype=np.float64)
+
+
+def device_precision(p: Precision, hw) -> Precision:
+    """The precision a device runs a checkpoint in: an FP8 checkpoint on a device without FP8 whose
+    profile says `fp8_checkpoint_compute: int8` runs as W8A8 INT8 (Ascend), same bytes per weight."""
+    if p.weight == "fp8" and hw.peak("fp8") is None and hw.peak("int8") is not None \
+            and hw.achievable.fp8_checkpoint_compute == "int8":
+        return replace(p, weight="int8", act="int8" if p.act == "fp8" else p.act)
+    return p
+
+
+MTP_PROJECTION_MATRICES = 1  # DeepSeek-V3 MTP module: one [2d -> d] projection (embedding, head shared)
+
+
+def mtp_weight_bytes_per_device(m: ModelConfig, p: Precision, tp: int, dp, ep, redundant_experts: int = 0,
+                                drafts: int = 1) -> np.ndarray:
+    """Weights of the MTP module(s) on a device: per draft one more transformer block (a MoE layer
+    when the model has experts, attention + shared experts per TP rank, its routed experts spread
+    like the others) plus the 2d x d projection; the embedding and LM head are shared."""
+    shard = count_params(tp_shard(m, tp))
+    n = m.num_hidden_layers
+    attn = shard.attention / n
+    if m.is_moe:
+        n_moe = max(m.n_moe_layers, 1)
+        expert_params = SWIGLU_MATRICES * m.hidden_size * m.moe_intermediate_size
+        moe_tp = tp * np.asarray(dp, dtype=np.float64) / np.asarray(ep, dtype=np.float64)
+        ffn = (shard.moe_router + shard.moe_shared) / n_moe + \
+            experts_per_device(m, ep, redundant_experts) * expert_params / moe_tp
+    else:
+        ffn = shard.dense_ffn / max(m.n_dense_layers, 1)
+    proj = MTP_PROJECTION_MATRICES * 2 * m.hidden_size * m.hidden_size / tp
+    return drafts * (attn + ffn + proj) * p.w_bytes

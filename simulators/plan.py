@@ -8,7 +8,7 @@ Candidates are costed by `simulators.sizing`; this module selects and assembles 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -45,6 +45,26 @@ def _layout_name(r) -> str:
     return f"tp{int(r['tp'])} dp{int(r['dp'])} ep{int(r['ep'])} pp{int(r['pp'])}"
 
 
+def _why(best: pd.Series, ok: pd.DataFrame, fit: pd.DataFrame, phase: str, wl: Workload, opt: PlanOptions,
+         lat_col: str, what: str, target) -> str:
+    """One line: why this layout and batch, and what the next smaller unit lacked."""
+    lay = _layout_name(best)
+    goal = "fewest devices" if opt.objective == "devices" else "most tokens/s per device"
+    target_txt = "" if target is None else f" meeting {what} {target * 1e3:g} ms"
+    stop = ("memory full (batch cap {:g})".format(best["batch_cap"]) if best["batch"] >= np.floor(best["batch_cap"])
+            else f"{what} {best[lat_col] * 1e3:.3g} ms at the largest batch under the target")
+    smaller = fit[fit["devices"] < best["devices"]]
+    if smaller.empty:
+        nxt = "no smaller unit holds the weights and KV"
+    else:
+        s_best = smaller.loc[smaller[lat_col].idxmin()]
+        nxt = (f"smaller units miss {what}: best {s_best[lat_col] * 1e3:.3g} ms on {int(s_best['devices'])} devices "
+               f"({_layout_name(s_best)})") if target is not None and s_best[lat_col] > target else \
+            "smaller units need more of them for the request rate"
+    return (f"{phase}: {goal}{target_txt}: {int(best['units'])} x {int(best['devices'])} devices ({lay}), batch "
+            f"{best['batch']:g} per group; batch stopped by {stop}; {nxt}")
+
+
 def select(df: pd.DataFrame, phase: str, wl: Workload, opt: PlanOptions) -> tuple[pd.Series | None, str]:
     """The chosen candidate of one phase, or None and the reason in one line."""
     lat_col, target, what = (("tpot_s", wl.tpot_s, "TPOT") if phase == "decode" else ("ttft_s", wl.ttft_s, "TTFT"))
@@ -79,6 +99,7 @@ def select(df: pd.DataFrame, phase: str, wl: Workload, opt: PlanOptions) -> tupl
     # the batch stopped growing because memory is full, not because of the latency target
     capacity_bound = best["batch"] >= np.floor(best["batch_cap"])
     best["bottleneck"] = "capacity" if capacity_bound else best["bound"]
+    best["why"] = _why(best, ok, fit, phase, wl, opt, lat_col, what, target)
     return best, ""
 
 
@@ -99,25 +120,35 @@ def pareto_front(df: pd.DataFrame, x: str, y: str) -> pd.DataFrame:
     return d[keep].sort_values(x)
 
 
-def _price(hw: HardwareProfile) -> float | None:
+def _price(hw: HardwareProfile, opt: PlanOptions) -> float | None:
+    """$ per device-hour: the --price-per-hour override for this device kind, else the profile's."""
+    override = dict(opt.price_usd_per_hour)
+    if hw.name in override:
+        return override[hw.name]
     return None if hw.price_usd_per_hour is None else hw.price_usd_per_hour.value
 
 
 def plan_hardware(m: ModelConfig, p: Precision, hw: HardwareProfile, wl: Workload,
                   opt: PlanOptions) -> tuple[dict, pd.DataFrame]:
     """One table row and the decode Pareto front for one hardware profile."""
-    fabric = Fabric.from_profile(hw)
+    nominal = Fabric.from_profile(hw)
     row: dict = {"hardware": hw.name, "feasible": False, "reason": ""}
     chosen: dict[str, pd.Series | None] = {}
     reasons = []
     front = pd.DataFrame()
+    assumed: list[str] = list(nominal.assumed)
     for phase in ("decode", "prefill"):
-        cand = candidates(m, fabric, phase, opt.max_devices)
+        fabric = Fabric.achievable(hw, phase) if opt.mode == "achievable" else nominal
+        assumed += [a for a in fabric.assumed if a not in assumed]
+        layout = opt.decode_layout if phase == "decode" else opt.prefill_layout
+        batch = opt.decode_batch if phase == "decode" else opt.prefill_batch
+        cand = candidates(m, fabric, phase, opt.max_devices, layout, batch)
         if cand.empty:
             chosen[phase] = None
             reasons.append(f"{phase}: no layout of {m.name} fits the fabric")
             continue
-        df = with_cap_rows(m, p, hw, fabric, cand, phase, wl, opt)
+        popt = opt if layout is None else replace(opt, redundant_experts=layout.redundant_experts)
+        df = with_cap_rows(m, p, hw, fabric, cand, phase, wl, popt, pinned_batch=batch is not None)
         best, why = select(df, phase, wl, opt)
         chosen[phase] = best
         if why:
@@ -129,7 +160,7 @@ def plan_hardware(m: ModelConfig, p: Precision, hw: HardwareProfile, wl: Workloa
                 front = front[LAYOUT_KEYS + ["batch", "concurrency", "tpot_s", "tokens_per_s_per_user",
                                              "tokens_per_s_per_device", "bound"]].assign(hardware=hw.name)
     dec, pre = chosen.get("decode"), chosen.get("prefill")
-    price = _price(hw)
+    price = _price(hw, opt)
     row["feasible"] = dec is not None and pre is not None
     row["reason"] = "; ".join(reasons)
     nan = float("nan")
@@ -160,14 +191,28 @@ def plan_hardware(m: ModelConfig, p: Precision, hw: HardwareProfile, wl: Workloa
         "price_usd_per_hour": price,
         "usd_per_mtok_input": nan if price is None else
         price / SECONDS_PER_HOUR / get(pre, "tokens_per_s_per_device") * TOKENS_PER_MTOK,
-        "usd_per_mtok_output": nan if price is None else
-        price / SECONDS_PER_HOUR / get(dec, "tokens_per_s_per_device") * TOKENS_PER_MTOK,
-        "assumptions": ",".join(fabric.assumed),
+        "assumptions": ",".join(assumed + [f"{f} (default derate)" for f in hw.achievable.assumed
+                                           if opt.mode == "achievable" and not f.startswith("scale")
+                                           and f != "all_reduce_bandwidth"]),
+        "mode": opt.mode, "overlap": opt.overlap,
+        "decode_why": get(dec, "why", ""), "prefill_why": get(pre, "why", ""),
     })
+    for key in ("compute_bound_s", "memory_bound_s", "straggler_s", "exposed_comm_s", "step_s"):
+        row[f"decode_{key}"] = get(dec, key)
+        row[f"prefill_{key}"] = get(pre, key)
+    row["decode_straggler_factor"] = get(dec, "straggler_factor")
+    # the fleet: prefill and decode devices together serve the sustained request rate
+    req_dec = get(dec, "tokens_per_s_per_device") * get(dec, "total_devices") / wl.output_len
+    req_pre = get(pre, "tokens_per_s_per_device") * get(pre, "total_devices") / wl.input_len
+    sustained = min(req_dec, req_pre) if wl.request_rate_per_s is None else wl.request_rate_per_s
+    row["requests_per_s"] = sustained
+    row["usd_per_hour"] = nan if price is None else price * row["devices"]
+    row["usd_per_mtok_output"] = nan if price is None else \
+        row["usd_per_hour"] / SECONDS_PER_HOUR / (sustained * wl.output_len) * TOKENS_PER_MTOK
     if not row["feasible"]:
         for k, v in list(row.items()):
-            if k not in ("hardware", "feasible", "reason", "price_usd_per_hour", "assumptions") and \
-                    not isinstance(v, str):
+            if k not in ("hardware", "feasible", "reason", "price_usd_per_hour", "assumptions", "mode",
+                         "overlap") and not isinstance(v, str):
                 row[k] = nan
         row["bottleneck"] = row["prefill_bottleneck"] = None
     return row, front

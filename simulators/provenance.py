@@ -7,7 +7,7 @@ from typing import Any
 
 from .errors import ConfigError
 
-STATUSES = ("datasheet", "derived", "estimate", "measured")
+STATUSES = ("datasheet", "derived", "estimate", "measured", "published-measurement")
 
 
 @dataclass(frozen=True)
@@ -15,8 +15,8 @@ class Sourced:
     """One number from a data file with its provenance.
 
     status: datasheet (vendor or author published), derived (arithmetic on datasheet values,
-    see formula), estimate (secondary or inferred; range when contested) or measured (our own
-    benchmark; run id in source).
+    see formula), estimate (secondary or inferred; range when contested), measured (our own
+    benchmark; run id in source) or published-measurement (a benchmark someone else published).
     """
 
     value: float

@@ -13,8 +13,9 @@
 p is the compute/memory overlap exponent (p = inf: max, full overlap; p = 1: the sum, none), fitted
 once per device; overhead_s is the measured dispatch time of one op; the efficiencies are fitted per
 benchmark family by `simulators.fit`. Speed of light is the same function with every factor 1, no
-curves, p = inf and no overhead: a lower bound on time. Between the two bounds of the field's
-reasoning (max and sum, jax-ml/scaling-book `roofline.md`), `t_lower_s`/`t_upper_s` are reported too.
+curves, p = inf and no overhead: a lower bound on time. The achievable mode is the same function with
+the rates published kernels reach on the device (`simulators.achievable`: rate-by-rows curves of
+DeepGEMM-like GEMMs, FlashMLA-like attention bandwidth and compute), p = inf, no overhead. Between the two bounds of the field's reasoning (max and sum, jax-ml/scaling-book `roofline.md`), `t_lower_s`/`t_upper_s` are reported too.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from enum import Enum
 
 import numpy as np
 
+from .achievable import factors as achievable_factors
 from .errors import ConfigError
 from .hardware import HardwareProfile
 from .units import COMPUTE_FALLBACK
@@ -35,6 +37,7 @@ class Mode(str, Enum):
 
     SPEED_OF_LIGHT = "speed_of_light"  # datasheet peaks (or measured peaks, for a measured profile)
     CALIBRATED = "calibrated"  # measured rate curves and fitted efficiencies of the profile's calibration
+    ACHIEVABLE = "achievable"  # rates published kernels reach on the device (profile `achievable:` block)
 
     @classmethod
     def parse(cls, value: str | Mode, what: str = "mode") -> Mode:
@@ -174,6 +177,11 @@ def efficiency(hw: HardwareProfile, family: str, mode: str | Mode, compute_dtype
     mode = Mode.parse(mode)
     if mode is Mode.SPEED_OF_LIGHT:
         return Efficiency()
+    if mode is Mode.ACHIEVABLE:  # published kernel rates; max(compute, memory); no dispatch overhead
+        dtype = compute_dtype or "bf16"
+        peak = resolve_peak(hw, dtype)[1]
+        c, m, curve = achievable_factors(hw.achievable, family, dtype, peak, hw.memory_bandwidth_bytes_per_s.value)
+        return Efficiency(compute=c, memory=m, rate_by_rows=curve)
     cal = hw.calibration
     if cal is None or not cal.compute_efficiency:
         raise ConfigError(

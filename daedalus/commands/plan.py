@@ -3,6 +3,7 @@ meets TTFT / TPOT (and a request rate), its layout, throughput, bottleneck and $
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from pathlib import Path
@@ -10,7 +11,10 @@ from pathlib import Path
 import pandas as pd
 
 from bench.run_folder import DEFAULT_RESULTS, new_run_id, write_atomic
+from simulators.comm import OVERLAPS
 from simulators.errors import ConfigError
+from simulators.expert_load import ROUTINGS
+from simulators.parallel import Layout
 from simulators.plan import DEFAULT_MAX_DEVICES, OBJECTIVES, PlanOptions, Workload, plan
 from simulators.predict import Dtypes
 
@@ -22,6 +26,9 @@ TABLE_COLUMNS = ["rank", "hardware", "feasible", "devices", "prefill_devices", "
                  "tokens_per_s_per_user", "ttft_s", "tpot_s", "bottleneck", "usd_per_mtok_input",
                  "usd_per_mtok_output", "reason"]
 REASON_WIDTH = 90
+MODE_WORDS = {"achievable": "achievable rates of published kernels (hardware_profiles achievable: blocks)",
+              "speed_of_light": "speed of light (datasheet peaks: an upper bound)",
+              "calibrated": "calibrated (this host's measured rates)"}
 
 
 def _float(flag: str, value: str | None) -> float | None:
@@ -44,6 +51,72 @@ def _length(flag: str, value: str | None, default: int) -> int:
     if value is not None and value.strip().startswith("-"):
         raise ConfigError(f"{flag}: expected a positive token count, got {value}")
     return _one_int(flag, value, default)
+
+
+def _price_overrides(values: list[str] | None, names: list[str]) -> tuple[tuple[str, float], ...]:
+    """`--price-per-hour h100-sxm=2.5 --price-per-hour 2.0`: per device kind, or one price for all."""
+    out: dict[str, float] = {}
+    for item in values or []:
+        for part in item.split(","):
+            name, _, price = part.rpartition("=")
+            value = _float("--price-per-hour", price.strip())
+            if value is None or not value > 0:
+                raise ConfigError(f"--price-per-hour: expected a positive $ per device-hour, got {part!r}")
+            targets = [name.strip()] if name else names
+            for t in targets:
+                if t not in names:
+                    raise ConfigError(f"--price-per-hour: {t!r} is not among the planned hardware ({', '.join(names)})")
+                out[t] = value
+    return tuple(out.items())
+
+
+LAYOUT_FIELDS = ("tp", "dp", "pp", "ep", "redundant", "batch")
+
+
+def _layout(flag: str, value: str | None):
+    """`tp=1,dp=144,ep=144,redundant=32,batch=88` -> (Layout, batch or None)."""
+    if value is None:
+        return None, None
+    fields: dict[str, float] = {}
+    for part in value.split(","):
+        key, _, v = part.partition("=")
+        key = key.strip()
+        if key not in LAYOUT_FIELDS:
+            raise ConfigError(f"{flag}: unknown field {key!r}; expected some of {', '.join(LAYOUT_FIELDS)} (k=v,...)")
+        try:
+            fields[key] = float(v)
+        except ValueError:
+            raise ConfigError(f"{flag}: {key}: expected a number, got {v!r}") from None
+    batch = fields.pop("batch", None)
+    if batch is not None and not batch >= 1:
+        raise ConfigError(f"{flag}: batch: expected >= 1, got {batch:g}")
+    ints = {k: int(v) for k, v in fields.items()}
+    lay = Layout(tp=ints.get("tp", 1), dp=ints.get("dp", 1), pp=ints.get("pp", 1), ep=ints.get("ep", 1),
+                 redundant_experts=ints.get("redundant", 0))
+    return lay, batch
+
+
+def _ms(x) -> str:
+    return "-" if pd.isna(x) else f"{x * 1e3:.3g} ms"
+
+
+def explain(table: pd.DataFrame) -> str:
+    """Per hardware: why the layouts were chosen, and the decode / prefill step-time breakdown."""
+    lines = []
+    for _, r in table.iterrows():
+        if not r["feasible"]:
+            continue
+        lines.append(f"{r['hardware']}:")
+        for phase in ("decode", "prefill"):
+            lines.append(f"  {r[f'{phase}_why']}")
+            part = {k: _ms(r[f"{phase}_{k}_s"]) for k in ("step", "compute_bound", "memory_bound", "straggler",
+                                                          "exposed_comm")}
+            lines.append(f"    step {part['step']} = compute-bound ops {part['compute_bound']} + memory-bound ops "
+                         f"{part['memory_bound']} + straggler excess {part['straggler']} + exposed communication "
+                         f"{part['exposed_comm']}")
+        if r.get("assumptions"):
+            lines.append(f"  assumed: {r['assumptions']}")
+    return "\n".join(lines) + ("\n" if lines else "")
 
 
 def json_records(df: pd.DataFrame) -> list[dict]:
@@ -76,13 +149,18 @@ def run(args) -> int:
         mtp_drafts=args.mtp_drafts,
         cache_hit_rate=_float("--cache-hit-rate", args.cache_hit_rate) or 0.0,
     )
+    dec_layout, dec_batch = _layout("--decode-layout", args.decode_layout)
+    pre_layout, pre_batch = _layout("--prefill-layout", args.prefill_layout)
+    overlap = "none" if args.no_overlap else args.overlap
     if args.redundant_experts < 0:
         raise ConfigError(f"--redundant-experts: expected an integer >= 0, got {args.redundant_experts}")
     opt = PlanOptions(
-        max_devices=args.max_devices, overlap=not args.no_overlap, dispatch_dtype=args.dispatch_dtype,
+        max_devices=args.max_devices, overlap=overlap, dispatch_dtype=args.dispatch_dtype,
         combine_dtype=args.combine_dtype, mode=args.mode, mla_mode=args.mla_mode,
-        routing_skew=_float("--routing-skew", args.routing_skew) or 0.0, objective=args.objective,
-        redundant_experts=args.redundant_experts,
+        routing_skew=_float("--routing-skew", args.routing_skew) or 0.0, routing=args.routing,
+        objective=args.objective, redundant_experts=args.redundant_experts,
+        price_usd_per_hour=_price_overrides(args.price_per_hour, [h.name for h in profiles]),
+        decode_layout=dec_layout, decode_batch=dec_batch, prefill_layout=pre_layout, prefill_batch=pre_batch,
     )
     precision = Dtypes(args.weight_dtype, args.act_dtype, args.kv_dtype).for_model(model)
     result = plan(model, profiles, wl, opt, precision)
@@ -92,12 +170,14 @@ def run(args) -> int:
     write_atomic(out_dir / "plan.csv", table)
     write_atomic(out_dir / "pareto.csv", result.pareto)
     inputs = {"model": model.name, "hardware": [h.name for h in profiles], "workload": wl.__dict__,
-              "options": opt.__dict__, "precision": precision.__dict__}
-    write_atomic(out_dir / "plan_inputs.json", json.dumps(inputs, indent=1) + "\n")
-    from ..plan_plot import write_pareto_png
+              "options": {k: (v.__dict__ if hasattr(v, "__dict__") else v) for k, v in opt.__dict__.items()},
+              "precision": precision.__dict__}
+    write_atomic(out_dir / "plan_inputs.json", json.dumps(inputs, indent=1, default=str) + "\n")
+    from ..report.plan_plot import write_pareto_png
 
-    title = f"{model.name}: decode Pareto front, in {wl.input_len} / out {wl.output_len} tokens (roofline)"
-    write_pareto_png(result.pareto, out_dir / "pareto.png", title, table)
+    title = (f"{model.name}: decode Pareto front, in {wl.input_len} / out {wl.output_len} tokens "
+             f"({opt.mode} mode, overlap {opt.overlap})")
+    write_pareto_png(result.pareto, out_dir / "pareto.png", title, table, tpot_s=wl.tpot_s)
     note = f"(written to {out_dir}/: plan.csv, pareto.csv, pareto.png, plan_inputs.json)\n"
 
     if args.format == "json":
@@ -110,9 +190,12 @@ def run(args) -> int:
         shown = table[TABLE_COLUMNS].assign(reason=table["reason"].str.slice(0, REASON_WIDTH))
         title = (f"{model.name} ({precision.weight} weights, {precision.kv} KV): in {wl.input_len}, out "
                  f"{wl.output_len} tokens; TTFT <= {args.ttft_ms or '-'} ms, TPOT <= {args.tpot_ms or '-'} ms; "
-                 f"disaggregated prefill + decode; roofline upper bound")
+                 f"disaggregated prefill + decode\nmode: {MODE_WORDS.get(opt.mode, opt.mode)}; overlap: {opt.overlap}; "
+                 f"routing: {opt.routing_model.kind}")
         emit(shown, "table", title=title)
-        sys.stdout.write("(tp/ep/dp/pp: decode unit; prefill layout and all columns: --format csv or json)\n")
+        sys.stdout.write("(tp/ep/dp/pp: decode unit; $/Mtok output counts the prefill + decode fleet; prefill layout "
+                         "and all columns: --format csv or json)\n\n")
+        sys.stdout.write(explain(table))
         sys.stdout.write(note)
     return 0
 
@@ -133,12 +216,23 @@ def register(sub) -> None:
                    help=f"largest unit searched (default {DEFAULT_MAX_DEVICES})")
     p.add_argument("--objective", choices=OBJECTIVES, default="devices",
                    help="devices: fewest devices meeting the targets; throughput: most tokens/s per device")
-    p.add_argument("--no-overlap", action="store_true",
-                   help="add communication to compute instead of overlapping them (two micro-batches)")
+    p.add_argument("--overlap", choices=OVERLAPS, default="none",
+                   help="none (default): compute + communication; two-micro-batch: each half's dispatch / combine "
+                        "hidden behind the other half's compute (TP all-reduce stays exposed); ideal: max (bound)")
+    p.add_argument("--no-overlap", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--routing", choices=[r for r in ROUTINGS if r != "histogram"], default="uniform",
+                   help="expert routing for the EP straggler model (default uniform; balanced = mean rank)")
+    p.add_argument("--price-per-hour", action="append", metavar="[HW=]USD",
+                   help="$ per device-hour, per device kind (h100-sxm=2.5) or for all; overrides the profile")
+    p.add_argument("--decode-layout", metavar="tp=..,dp=..,ep=..[,pp=..,redundant=..,batch=..]",
+                   help="pin the decode unit's layout (and batch per attention group)")
+    p.add_argument("--prefill-layout", metavar="tp=..,dp=..,ep=..[,pp=..,redundant=..,batch=..]",
+                   help="pin the prefill unit's layout (and prompts per attention group)")
     p.add_argument("--dispatch-dtype", default="fp8", help="EP dispatch dtype (default fp8; bf16)")
     p.add_argument("--combine-dtype", default="bf16", help="EP combine dtype (default bf16)")
     p.add_argument("--redundant-experts", type=int, default=0, help="redundant expert replicas (DeepSeek: 32)")
-    p.add_argument("--mode", default="speed_of_light", help="speed_of_light or calibrated")
+    p.add_argument("--mode", default="achievable",
+                   help="achievable (default: published kernel rates), speed_of_light or calibrated")
     p.add_argument("--mla-mode", default="auto", help="auto (naive prefill, absorbed decode), naive or absorbed")
     p.add_argument("--routing-skew", help="Zipf exponent of expert popularity (0 = uniform routing)")
     p.add_argument("--out", help="output folder (default results/plan-<timestamp>/)")

@@ -1,0 +1,126 @@
+"""EP straggler model (simulators.expert_load) against a Monte-Carlo of the routing itself.
+
+The Monte-Carlo samples each token's k experts without replacement in proportion to the expert
+shares (Gumbel top-k; for group-limited routing: topk_group random groups, then k experts inside
+them), spreads each assignment over the expert's replicas at random, and takes the busiest rank's
+assignments and distinct replicas per step. The model is the analytic expectation (normal
+approximation for assignments, exact Poisson-binomial for distinct replicas); tolerances below.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from simulators.errors import ConfigError
+from simulators.expert_load import Routing, eplb_replicas, inclusion, placement, rank_load, rank_loads, shares
+
+E, K = 256, 8  # DeepSeek-V3 routed experts, top-8
+TRIALS = 150
+ASSIGN_TOL = 0.07  # busiest-rank assignments: normal approximation of a discrete maximum
+DISTINCT_TOL = 0.03
+
+
+ZIPF = shares(Routing("zipf", skew=1.2), E)  # one seeded order of Zipf(1.2) shares
+
+
+def monte_carlo(r: Routing, tokens: int, ep: int, redundant: int, seed: int = 7) -> tuple[float, float]:
+    rng = np.random.default_rng(seed)
+    p = ZIPF if r.kind == "histogram" else shares(r, E)  # the histogram cases route by Zipf shares
+    slot_expert, slot_rank = placement(inclusion(p, K), ep, redundant)
+    reps = np.bincount(slot_expert, minlength=E)
+    first = np.concatenate([[0], np.cumsum(reps)[:-1]])
+    by_expert = np.argsort(slot_expert, kind="stable")  # slots grouped by expert
+    max_a, max_d = [], []
+    for _ in range(TRIALS):
+        if r.kind == "group-limited":
+            per = E // r.n_group
+            groups = np.argsort(rng.random((tokens, r.n_group)), axis=1)[:, :r.topk_group]
+            allowed = np.zeros((tokens, E), dtype=bool)
+            for j in range(r.topk_group):
+                np.put_along_axis(allowed, groups[:, j:j + 1] * per + np.arange(per), True, axis=1)
+            keys = np.where(allowed, rng.random((tokens, E)), -1.0)
+        else:
+            keys = np.log(p)[None, :] - np.log(-np.log(rng.random((tokens, E))))
+        chosen = np.argpartition(-keys, K - 1, axis=1)[:, :K]
+        replica = first[chosen] + (rng.random(chosen.shape) * reps[chosen]).astype(int)
+        counts = np.bincount(by_expert[replica].ravel(), minlength=len(slot_expert))
+        max_a.append(np.bincount(slot_rank, weights=counts, minlength=ep).max())
+        max_d.append(np.bincount(slot_rank, weights=counts > 0, minlength=ep).max())
+    return float(np.mean(max_a)), float(np.mean(max_d))
+
+
+CASES = [
+    # routing, tokens entering the layer across the EP group, EP ranks, redundant experts
+    (Routing("uniform"), 8, 8, 0),  # one token per rank at EP8
+    (Routing("uniform"), 64, 64, 0),
+    (Routing("uniform"), 2048, 32, 0),
+    (Routing("uniform"), 144 * 88, 144, 32),  # day-6 decode: EP144, 32 redundant (EPLB)
+    (Routing("group-limited"), 256, 8, 0),
+    (Routing("group-limited"), 64, 64, 0),
+    # measured load histogram of a Zipf(1.2) router: the expected per-expert load of successive sampling
+    (Routing("histogram", histogram=tuple(inclusion(ZIPF, K))), 1024, 32, 0),
+    (Routing("histogram", histogram=tuple(inclusion(ZIPF, K))), 1024, 32, 32),
+]
+
+
+@pytest.mark.parametrize("routing, tokens, ep, redundant", CASES)
+def test_busiest_rank_matches_monte_carlo(routing, tokens, ep, redundant):
+    model = rank_load(routing, tokens, E, K, ep, redundant)
+    mc_a, mc_d = monte_carlo(routing, tokens, ep, redundant)
+    assert model.max_assignments == pytest.approx(mc_a, rel=ASSIGN_TOL)
+    assert model.max_distinct == pytest.approx(mc_d, rel=DISTINCT_TOL)
+    assert model.max_assignments >= model.mean_assignments  # the busiest rank is never below the mean
+
+
+def test_one_token_per_rank_busiest_rank_is_well_above_mean():
+    """EP8 with one token per rank: 64 assignments over 8 ranks; the busiest carries ~1.5x the mean
+    (Monte-Carlo above) and reads more distinct experts than the mean rank."""
+    r = rank_load(Routing("uniform"), 8, E, K, 8)
+    assert r.compute_factor > 1.4 and r.weight_factor > 1.3
+
+
+def test_imbalance_shrinks_with_tokens_per_rank():
+    factors = [rank_load(Routing("uniform"), t * 32, E, K, 32).compute_factor for t in (1, 8, 64, 512, 4096)]
+    assert all(a > b for a, b in zip(factors, factors[1:])) and factors[-1] < 1.05
+
+
+def test_eplb_replicates_hot_experts_and_cuts_the_straggler():
+    load = np.array([8.0, 1, 1, 1, 1, 1, 1, 2])
+    assert list(eplb_replicas(load, 3)) == [4, 1, 1, 1, 1, 1, 1, 1]  # all three go to the 8x expert
+    zipf = Routing("zipf", skew=1.2)
+    plain = rank_load(zipf, 4096, E, K, 32, 0)
+    eplb = rank_load(zipf, 4096, E, K, 32, 32)
+    assert eplb.compute_factor < 0.5 * plain.compute_factor
+    expert, rank = placement(np.ones(E), 32, 32)
+    assert np.bincount(rank).tolist() == [9] * 32  # (256 + 32) / 32 slots per rank, as DeepSeek's prefill
+
+
+@pytest.mark.parametrize("skew", [0.3, 0.8, 1.2, 2.0])
+@pytest.mark.parametrize("ep, redundant", [(1, 0), (8, 0), (32, 32), (144, 32)])
+def test_skew_never_lightens_the_busiest_rank(skew, ep, redundant):
+    for tokens in (ep, 16 * ep, 256 * ep):
+        u = rank_load(Routing("uniform"), tokens, E, K, ep, redundant)
+        z = rank_load(Routing("zipf", skew=skew), tokens, E, K, ep, redundant)
+        assert z.max_assignments >= u.max_assignments - 1e-9
+        assert z.max_distinct >= u.max_distinct - 1e-9
+
+
+def test_vectorised_loads_match_scalar_calls():
+    tokens = np.array([64.0, 64.0, 512.0])
+    ep = np.array([8, 64, 8])
+    max_a, max_d, mean_a, _ = rank_loads(Routing("uniform"), tokens, E, K, ep)
+    for i in range(3):
+        one = rank_load(Routing("uniform"), tokens[i], E, K, int(ep[i]))
+        assert max_a[i] == pytest.approx(one.max_assignments) and max_d[i] == pytest.approx(one.max_distinct)
+    assert mean_a == pytest.approx(tokens * K / ep)
+
+
+@pytest.mark.parametrize("routing, needle", [
+    (Routing("zipf", skew=0.0), "--routing-skew"),
+    (Routing("histogram", histogram=(1.0, 2.0)), "histogram"),
+    (Routing("sorted"), "--routing"),
+])
+def test_bad_routing_is_one_line(routing, needle):
+    with pytest.raises(ConfigError, match=needle):
+        rank_load(routing, 64, E, K, 8)
