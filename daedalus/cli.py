@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import re
 import sys
 
 from simulators.errors import ConfigError
@@ -29,13 +30,41 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# API field -> command-line flag where the two names differ beyond `_` -> `-`
+FIELD_FLAGS = {"ttft_s": "--ttft-ms", "tpot_s": "--tpot-ms", "request_rate_per_s": "--request-rate"}
+_LEAD = re.compile(r"^([a-z][a-z0-9_]*(?:\s*/\s*[a-z][a-z0-9_]*)*)(?=[:\s])")
+
+
+def flag_message(message: str, parser: argparse.ArgumentParser, command: str | None) -> str:
+    """The pure core names API fields ("routing_skew: expected ..."); on the command line the same
+    message names the flag ("--routing-skew: expected ..."), when the command has that flag."""
+    m = _LEAD.match(message)
+    if not m:
+        return message
+    flags = _command_flags(parser, command)
+    names = [n.strip() for n in m.group(1).split("/")]
+    mapped = [FIELD_FLAGS.get(n, "--" + n.replace("_", "-")) for n in names]
+    if not all(f in flags for f in mapped):
+        return message
+    return " / ".join(mapped) + message[m.end():]
+
+
+def _command_flags(parser: argparse.ArgumentParser, command: str | None) -> set[str]:
+    flags: set[str] = set()
+    for action in parser._actions:  # noqa: SLF001 - argparse exposes sub-parsers only this way
+        if isinstance(action, argparse._SubParsersAction) and command in action.choices:  # noqa: SLF001
+            for a in action.choices[command]._actions:  # noqa: SLF001
+                flags.update(a.option_strings)
+    return flags
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
     except ConfigError as exc:
-        sys.stderr.write(f"daedalus: error: {exc}\n")
+        sys.stderr.write(f"daedalus: error: {flag_message(str(exc), parser, getattr(args, 'command', None))}\n")
         return 2
     except KeyboardInterrupt:
         sys.stderr.write("daedalus: interrupted\n")

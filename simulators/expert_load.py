@@ -58,9 +58,9 @@ class Routing:
 
     def check(self, n_experts: int) -> None:
         if self.kind not in ROUTINGS:
-            raise ConfigError(f"--routing: expected one of {', '.join(ROUTINGS)}, got {self.kind!r}")
+            raise ConfigError(f"routing: expected one of {', '.join(ROUTINGS)}, got {self.kind!r}")
         if self.kind == "zipf" and not self.skew > 0:
-            raise ConfigError(f"--routing-skew: expected a Zipf exponent > 0 for zipf routing, got {self.skew}")
+            raise ConfigError(f"routing_skew: expected a Zipf exponent > 0 for zipf routing, got {self.skew}")
         if self.kind == "histogram":
             h = np.asarray(self.histogram, dtype=np.float64)
             if h.shape != (n_experts,) or (h < 0).any() or not h.sum() > 0:

@@ -228,7 +228,7 @@ def plan(m: ModelConfig, profiles: Sequence[HardwareProfile], wl: Workload, opt:
     wl.check()
     opt.check()
     if not profiles:
-        raise ConfigError("--hardware: expected at least one hardware profile")
+        raise ConfigError("hardware: expected at least one hardware profile")
     p = p or Precision.of(m.weight_dtype)
     rows, fronts = [], []
     for hw in profiles:

@@ -47,9 +47,9 @@ class Dtypes:
 def _check_axis(name: str, values: Sequence, minimum: int = 1) -> np.ndarray:
     arr = np.asarray(list(values))
     if arr.size == 0:
-        raise ConfigError(f"--{name}: expected at least one value")
+        raise ConfigError(f"{name}: expected at least one value")
     if not np.issubdtype(arr.dtype, np.number) or (arr < minimum).any():
-        raise ConfigError(f"--{name}: expected integers >= {minimum}, got {list(values)}")
+        raise ConfigError(f"{name}: expected integers >= {minimum}, got {list(values)}")
     return arr.astype(np.float64)
 
 
@@ -60,7 +60,7 @@ def case_grid(phases: Iterable[str], batches: Sequence[int], contexts: Sequence[
     phases = list(phases)
     bad = [p for p in phases if p not in PHASES]
     if bad or not phases:
-        raise ConfigError(f"--phase: expected prefill and/or decode, got {phases}")
+        raise ConfigError(f"phase: expected prefill and/or decode, got {phases}")
     b = _check_axis("batch", batches)
     c = _check_axis("context", contexts)
     ph, bb, cc = np.meshgrid(np.arange(len(phases)), b, c, indexing="ij")
@@ -149,7 +149,7 @@ def resolve_mla_mode(mla_mode: str, phase: str) -> str:
     if mla_mode == "auto":
         return "naive" if phase == "prefill" else "absorbed"
     if mla_mode not in MLA_MODES:
-        raise ConfigError(f"--mla-mode: expected auto, {' or '.join(MLA_MODES)}, got {mla_mode!r}")
+        raise ConfigError(f"mla_mode: expected auto, {' or '.join(MLA_MODES)}, got {mla_mode!r}")
     return mla_mode
 
 
@@ -185,7 +185,7 @@ def memory_table(models: Sequence[ModelConfig], batches=(1,), contexts=(4096,), 
     tp > 1: `kv_per_device_bytes` with the batch spread over devices / tp DP groups (MLA's and
     V4's single KV head replicated on every TP rank, GQA heads split)."""
     if tp < 1 or devices % tp:
-        raise ConfigError(f"--tp: expected a divisor of --devices {devices}, got {tp}")
+        raise ConfigError(f"tp: expected a divisor of devices ({devices}), got {tp}")
     grid = case_grid(["decode"], batches, contexts)
     B, L = grid["batch"].to_numpy(np.float64), grid["context"].to_numpy(np.float64)
     frames = []

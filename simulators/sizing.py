@@ -73,18 +73,18 @@ class Workload:
 
     def check(self) -> None:
         if self.input_len < 1 or self.output_len < 1:
-            raise ConfigError(f"--input-len / --output-len: expected positive token counts, got "
+            raise ConfigError(f"input_len / output_len: expected positive token counts, got "
                               f"{self.input_len} and {self.output_len}")
-        for flag, v in (("--ttft-ms", self.ttft_s), ("--tpot-ms", self.tpot_s),
-                        ("--request-rate", self.request_rate_per_s)):
+        for flag, v in (("ttft_s", self.ttft_s), ("tpot_s", self.tpot_s),
+                        ("request_rate_per_s", self.request_rate_per_s)):
             if v is not None and not v > 0:
                 raise ConfigError(f"{flag}: expected a positive number, got {v}")
         if not 0.0 <= self.mtp_acceptance < 1.0:
-            raise ConfigError(f"--mtp-acceptance: expected a probability in [0, 1), got {self.mtp_acceptance}")
+            raise ConfigError(f"mtp_acceptance: expected a probability in [0, 1), got {self.mtp_acceptance}")
         if self.mtp_drafts < 1:
-            raise ConfigError(f"--mtp-drafts: expected a positive integer, got {self.mtp_drafts}")
+            raise ConfigError(f"mtp_drafts: expected a positive integer, got {self.mtp_drafts}")
         if not 0.0 <= self.cache_hit_rate < 1.0:
-            raise ConfigError(f"--cache-hit-rate: expected a fraction in [0, 1), got {self.cache_hit_rate}")
+            raise ConfigError(f"cache_hit_rate: expected a fraction in [0, 1), got {self.cache_hit_rate}")
 
     @property
     def drafts(self) -> int:
@@ -130,21 +130,21 @@ class PlanOptions:
 
     def check(self) -> None:
         if self.max_devices < 1:
-            raise ConfigError(f"--max-devices: expected a positive integer, got {self.max_devices}")
+            raise ConfigError(f"max_devices: expected a positive integer, got {self.max_devices}")
         if self.objective not in OBJECTIVES:
-            raise ConfigError(f"--objective: expected one of {', '.join(OBJECTIVES)}, got {self.objective!r}")
+            raise ConfigError(f"objective: expected one of {', '.join(OBJECTIVES)}, got {self.objective!r}")
         if self.overlap not in OVERLAPS:
-            raise ConfigError(f"--overlap: expected one of {', '.join(OVERLAPS)}, got {self.overlap!r}")
-        Mode.parse(self.mode, "--mode")
-        canonical_dtype(self.dispatch_dtype, "--dispatch-dtype")
-        canonical_dtype(self.combine_dtype, "--combine-dtype")
+            raise ConfigError(f"overlap: expected one of {', '.join(OVERLAPS)}, got {self.overlap!r}")
+        Mode.parse(self.mode, "mode")
+        canonical_dtype(self.dispatch_dtype, "dispatch_dtype")
+        canonical_dtype(self.combine_dtype, "combine_dtype")
         if not 0 < self.memory_utilization <= 1:
-            raise ConfigError(f"--memory-utilization: expected (0, 1], got {self.memory_utilization}")
+            raise ConfigError(f"memory_utilization: expected (0, 1], got {self.memory_utilization}")
         if self.routing_skew < 0:
-            raise ConfigError(f"--routing-skew: expected a number >= 0, got {self.routing_skew}")
+            raise ConfigError(f"routing_skew: expected a number >= 0, got {self.routing_skew}")
         for name, price in self.price_usd_per_hour:
             if not price > 0:
-                raise ConfigError(f"--price-per-hour {name}: expected a positive $ per device-hour, got {price}")
+                raise ConfigError(f"price_per_hour {name}: expected a positive $ per device-hour, got {price}")
 
     @property
     def routing_model(self) -> Routing:
@@ -231,7 +231,7 @@ def evaluate(m: ModelConfig, p: Precision, hw: HardwareProfile, fabric: Fabric |
     achievable mode, nominal otherwise)."""
     if phase not in PHASES:
         raise ConfigError(f"phase {phase!r}: expected prefill or decode")
-    mode = Mode.parse(opt.mode, "--mode")
+    mode = Mode.parse(opt.mode, "mode")
     if fabric is None:
         fabric = Fabric.achievable(hw, phase) if mode is Mode.ACHIEVABLE else Fabric.from_profile(hw)
     p = device_precision(p, hw)

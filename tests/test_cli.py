@@ -10,6 +10,7 @@ import pytest
 
 from daedalus.cli import main
 from simulators.hardware import builtin_profiles
+from simulators.provenance import STATUSES
 from simulators.model_config import builtin_models
 
 
@@ -28,7 +29,7 @@ def test_models_and_hardware_list_everything(capsys):
     assert {r["hardware"] for r in json.loads(out)} == set(builtin_profiles())
     code, out, _ = run_cli(capsys, "hardware", "--provenance", "--format", "json")
     rows = json.loads(out)
-    assert rows and all(r["source"] and r["status"] in {"datasheet", "derived", "estimate", "measured"} for r in rows)
+    assert rows and all(r["source"] and r["status"] in STATUSES for r in rows)
 
 
 def test_memory_json_example(capsys):

@@ -117,9 +117,9 @@ def test_vectorised_loads_match_scalar_calls():
 
 
 @pytest.mark.parametrize("routing, needle", [
-    (Routing("zipf", skew=0.0), "--routing-skew"),
+    (Routing("zipf", skew=0.0), "routing_skew"),
     (Routing("histogram", histogram=(1.0, 2.0)), "histogram"),
-    (Routing("sorted"), "--routing"),
+    (Routing("sorted"), "routing"),
 ])
 def test_bad_routing_is_one_line(routing, needle):
     with pytest.raises(ConfigError, match=needle):

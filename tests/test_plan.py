@@ -4,7 +4,6 @@ device, communication edge cases, overlap, the JSON contract and bad input."""
 from __future__ import annotations
 
 import json
-import sys
 import time
 
 import numpy as np
@@ -13,8 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import daedalus.commands.plan as plan_command
-from daedalus.cli import _Parser
+from daedalus.cli import main
 from simulators.comm import Fabric, all_reduce_time_s, all_to_all_time_s, ep_time_s, step_time_s
 from simulators.errors import ConfigError
 from simulators.parallel import Layout, kv_bytes_per_token_per_device, weight_bytes_per_device
@@ -29,16 +27,8 @@ CONTRACT = {"hardware", "devices", "tp", "ep", "dp", "pp", "batch_per_device", "
 
 
 def plan_main(argv: list[str]) -> int:
-    """`daedalus plan` exactly as the CLI runs it (same parser class and error mapping), with only
-    this command registered so other commands' imports do not matter here."""
-    parser = _Parser(prog="daedalus")
-    plan_command.register(parser.add_subparsers(dest="command", parser_class=_Parser))
-    args = parser.parse_args(argv)
-    try:
-        return int(args.func(args) or 0)
-    except ConfigError as exc:
-        sys.stderr.write(f"daedalus: error: {exc}\n")
-        return 2
+    """`daedalus plan` exactly as the CLI runs it (parser, error mapping of API fields to flags)."""
+    return main(argv)
 
 
 def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
