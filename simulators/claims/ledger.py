@@ -29,9 +29,9 @@ VERDICTS = ("reproduced", "refuted", "not checkable")
 CHECKS = {**checks_memory.CHECKS, **checks_compute.CHECKS, **checks_pending.CHECKS}
 REQUIRED = ("id", "claim", "quote", "source", "source_status", "kind")
 SOURCE_STATUSES = ("primary", "primary_copy", "secondary", "seed")
-OPTIONAL = ("seeds", "published", "unit", "tolerance", "check", "args", "why", "verdict", "note")
+OPTIONAL = ("seeds", "published", "unit", "daedalus_unit", "tolerance", "check", "args", "why", "verdict", "note")
 COLUMNS = ["id", "claim", "seeds", "quote", "source", "source_status", "kind", "published", "daedalus",
-           "daedalus_low", "daedalus_high", "unit", "tolerance", "verdict", "why", "detail", "check", "note"]
+           "daedalus_low", "daedalus_high", "unit", "daedalus_unit", "tolerance", "verdict", "why", "detail", "check", "note"]
 
 
 def load_claims(path: str | Path = CLAIMS_FILE) -> list[dict[str, Any]]:
@@ -111,8 +111,9 @@ def _judge(c: dict, o: Outcome) -> tuple[str, str]:
 
 def evaluate_claim(c: dict) -> dict[str, Any]:
     row: dict[str, Any] = {k: c.get(k) for k in ("id", "claim", "quote", "source", "source_status", "kind",
-                                                 "published", "unit", "check", "note")}
+                                                 "published", "unit", "daedalus_unit", "check", "note")}
     row["seeds"] = ",".join(c.get("seeds") or [])
+    row["daedalus_unit"] = c.get("daedalus_unit") or c.get("unit")
     row["tolerance"] = _tolerance_text(c.get("tolerance"))
     row.update(daedalus=None, daedalus_low=None, daedalus_high=None, detail="")
     outcome = None
