@@ -141,6 +141,13 @@ def evaluate_claim(c: dict) -> dict[str, Any]:
     return row
 
 
-def evaluate_claims(path: str | Path = CLAIMS_FILE) -> pd.DataFrame:
-    """One row per claim: source, quote, published figure, Daedalus's number (or range), verdict, why."""
-    return pd.DataFrame([evaluate_claim(c) for c in load_claims(path)], columns=COLUMNS)
+def evaluate_claims(path: str | Path = CLAIMS_FILE, ids: list[str] | None = None) -> pd.DataFrame:
+    """One row per claim (or per claim in `ids`): source, quote, published figure, Daedalus's number (or
+    range), verdict, why."""
+    claims = load_claims(path)
+    if ids is not None:
+        unknown = set(ids) - {c["id"] for c in claims}
+        if unknown:
+            raise ConfigError(f"{path}: no claim with id {', '.join(sorted(unknown))}")
+        claims = [c for c in claims if c["id"] in ids]
+    return pd.DataFrame([evaluate_claim(c) for c in claims], columns=COLUMNS)
