@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup report test bench clean
+.PHONY: setup report test bench clean notebooks
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,9 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m pytest bench/ --benchmark-only
+
+notebooks: $(STAMP)
+	$(BIN)/python notebooks/build.py --execute results/notebooks
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis

@@ -23,6 +23,8 @@ from simulators.roofline import resolve_peak, ridge_point_flop_per_byte
 from simulators.units import GB, GFLOP
 
 from . import plots
+from .briefing import briefing
+from .report_claims import claims_section
 from bench.run_folder import FIGURES, REPORT, write_atomic
 
 from .frames import (
@@ -379,12 +381,14 @@ def write_report(run_dir: str | Path, *, models: Sequence[str | ModelConfig] | N
     figs = make_figures(inputs, frames, profiles, frames.breakdown_model, frames.breakdown_hardware,
                         inputs.run_dir / FIGURES)
     sections = [
+        ("briefing", "Briefing", briefing(inputs, frames, used)),
         ("summary", "Summary", _summary(inputs, model_cfgs, profiles, frames.breakdown_model)),
         ("validation", "Validation errors", _validation(inputs)),
         ("measured", "Measured cases", _measured(inputs)),
         ("figures", "Figures", _figures(figs)),
         ("environment", "Environment", _environment(inputs)),
         ("provenance", "Hardware provenance", _provenance(used)),
+        ("claims", "Claims checked", claims_section()),
     ]
     generated = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     html_text = page(f"Daedalus run report: {inputs.run_id}", sections,
