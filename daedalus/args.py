@@ -1,9 +1,15 @@
-"""Shared argument parsing: comma lists with k/M suffixes, repeatable names, output format."""
+"""Shared argument parsing: comma lists with k/M suffixes, repeatable names, output format; and the
+checks every parsed flag goes through (`check_flags`, called by the CLI before a command runs)."""
 
 from __future__ import annotations
 
 import argparse
+import math
+from collections.abc import Callable
+from decimal import Decimal, InvalidOperation
+from typing import Any
 
+from simulators.checks import INT_LIMIT
 from simulators.errors import ConfigError
 from simulators.hardware import resolve_profile
 from simulators.model_config import resolve_model
@@ -14,7 +20,8 @@ _SUFFIX = {"k": 1024, "m": 1024 * 1024}
 
 
 def int_list(flag: str, values: list[str] | None, default: list[int]) -> list[int]:
-    """`--context 4096,128k --context 1m` -> [4096, 131072, 1048576] (k = 1024 tokens)."""
+    """`--context 4096,128k --context 1m` -> [4096, 131072, 1048576] (k = 1024 tokens). A decimal is
+    accepted only where it names a whole number (`1.5k` = 1536); `1.5`, `nan`, `1e400` are refused."""
     if not values:
         return default
     out: list[int] = []
@@ -26,11 +33,16 @@ def int_list(flag: str, values: list[str] | None, default: list[int]) -> list[in
             mult = _SUFFIX.get(item[-1], 1)
             digits = item[:-1] if item[-1] in _SUFFIX else item
             try:
-                n = int(float(digits) * mult) if "." in digits else int(digits) * mult
-            except ValueError:
+                exact = Decimal(digits) * mult
+            except (InvalidOperation, ValueError):
                 raise ConfigError(f"{flag}: expected comma-separated integers (k = 1024), got {item!r}") from None
+            if not exact.is_finite() or exact != exact.to_integral_value():
+                raise ConfigError(f"{flag}: expected whole numbers (k = 1024), got {item!r}")
+            n = int(exact)
             if n < 1:
                 raise ConfigError(f"{flag}: expected positive integers, got {item!r}")
+            if n >= INT_LIMIT:
+                raise ConfigError(f"{flag}: expected integers below 2**63, got {item!r}")
             out.append(n)
     return out
 
@@ -67,3 +79,121 @@ def models_from(args: argparse.Namespace, default: list[str]):
 
 def profiles_from(args: argparse.Namespace, default: list[str]):
     return [resolve_profile(n) for n in str_list(args.hardware, default)]
+
+
+# ---- flag checks: one rule per argument dest, applied to whichever subcommand has that flag -------
+
+def _as_number(flag: str, v: Any) -> float:
+    """The flag's value as a finite float (flags parsed later from strings are checked here too)."""
+    if isinstance(v, bool):
+        raise ConfigError(f"{flag}: expected a number, got {v!r}")
+    try:
+        f = float(v)
+    except (TypeError, ValueError, OverflowError):
+        raise ConfigError(f"{flag}: expected a number, got {v!r}") from None
+    if not math.isfinite(f):
+        raise ConfigError(f"{flag}: expected a finite number, got {v!r}")
+    return f
+
+
+def _positive(flag: str, v: Any) -> None:
+    if _as_number(flag, v) <= 0:
+        raise ConfigError(f"{flag}: expected a number > 0, got {v!r}")
+
+
+def _non_negative(flag: str, v: Any) -> None:
+    if _as_number(flag, v) < 0:
+        raise ConfigError(f"{flag}: expected a number >= 0, got {v!r}")
+
+
+def _fraction(flag: str, v: Any) -> None:
+    if not 0 <= _as_number(flag, v) <= 1:
+        raise ConfigError(f"{flag}: expected a fraction in [0, 1], got {v!r}")
+
+
+def _integer(minimum: int) -> Callable[[str, Any], None]:
+    def check(flag: str, v: Any) -> None:
+        if isinstance(v, bool) or not isinstance(v, int):
+            raise ConfigError(f"{flag}: expected an integer, got {v!r}")
+        if v < minimum:
+            raise ConfigError(f"{flag}: expected an integer >= {minimum}, got {v}")
+        if v >= INT_LIMIT:
+            raise ConfigError(f"{flag}: expected an integer below 2**63, got {v}")
+    return check
+
+
+def _component(flag: str, v: Any) -> None:
+    from .safety import path_component
+
+    if v == "" and flag == "--resume":
+        return  # bare --resume: the newest run
+    if isinstance(v, str):
+        path_component(v, flag)
+
+
+def _names(flag: str, v: Any) -> None:
+    for chunk in v if isinstance(v, list) else [v]:
+        if not isinstance(chunk, str) or not chunk.strip() or any(not s.strip() for s in chunk.split(",")):
+            raise ConfigError(f"{flag}: expected a name or a path, got {chunk!r}")
+
+
+def _path(flag: str, v: Any) -> None:
+    if not isinstance(v, str) or not v.strip():
+        raise ConfigError(f"{flag}: expected a folder path, got {v!r}")
+
+
+def _prices(flag: str, v: Any) -> None:
+    for item in v:
+        for part in item.split(","):
+            _positive(flag, part.rpartition("=")[2].strip())
+
+
+def _layout(flag: str, v: Any) -> None:
+    """`tp=8,dp=2,ep=16,redundant=32,batch=64`: whole numbers (>= 1, redundant >= 0); batch may be fractional."""
+    for part in v.split(","):
+        key, _, value = part.partition("=")
+        key = key.strip()
+        if key == "batch":
+            _positive(flag, value.strip())
+            continue
+        f = _as_number(f"{flag}: {key}", value.strip())
+        low = 0 if key == "redundant" else 1
+        if f != int(f) or f < low or f >= INT_LIMIT:
+            raise ConfigError(f"{flag}: {key}: expected an integer >= {low}, got {value.strip()!r}")
+
+
+RULES: dict[str, Callable[[str, Any], None]] = {
+    "routing_skew": _non_negative, "budget_s": _positive, "ttft_ms": _positive, "tpot_ms": _positive,
+    "request_rate": _positive, "mtp_acceptance": _fraction, "cache_hit_rate": _fraction,
+    "decode_tokens": _integer(1), "max_cases": _integer(1), "world_size": _integer(1), "devices": _integer(1),
+    "tp": _integer(1), "max_devices": _integer(1), "mtp_drafts": _integer(0), "redundant_experts": _integer(0),
+    "run_id": _component, "run": _component, "resume": _component,
+    "model": _names, "hardware": _names, "breakdown_model": _names, "breakdown_hardware": _names,
+    "results": _path, "out": _path, "price_per_hour": _prices, "decode_layout": _layout, "prefill_layout": _layout,
+}
+
+
+def _flag_names(parser: argparse.ArgumentParser) -> dict[str, str]:
+    """dest -> the flag as the user typed it (its long form), for every option of `parser`."""
+    out = {}
+    for action in parser._actions:  # noqa: SLF001 - argparse keeps no public list
+        longs = [o for o in action.option_strings if o.startswith("--")]
+        if longs:
+            out[action.dest] = longs[0]
+    return out
+
+
+def check_flags(args: argparse.Namespace, parser: argparse.ArgumentParser | None = None) -> None:
+    """Apply RULES to every flag that was given (None: not given, default applies); refuse NUL bytes
+    in any text flag. Raises ConfigError naming the flag."""
+    flags = _flag_names(parser) if parser is not None else {}
+    for dest, value in vars(args).items():
+        if value is None or callable(value):
+            continue
+        flag = flags.get(dest, "--" + dest.replace("_", "-"))
+        for s in value if isinstance(value, list) else [value]:
+            if isinstance(s, str) and "\0" in s:
+                raise ConfigError(f"{flag}: NUL byte in value {s!r}")
+        rule = RULES.get(dest)
+        if rule is not None and not isinstance(value, bool):  # a bool is a switch (`run --resume`)
+            rule(flag, value)

@@ -1,33 +1,94 @@
 """`daedalus` command line. Each subcommand lives in `daedalus/commands/<name>.py` and exposes
-`register(subparsers)`; errors from bad input become one line on stderr and exit status 2."""
+`register(subparsers)`.
+
+The boundary promise: whatever goes wrong, one line on stderr and an exit status, never a traceback.
+    0    done
+    1    the environment failed: disk full, read-only or forbidden folder, output pipe closed,
+         out of memory, another I/O error
+    2    bad input: a flag, a file or a name (ConfigError), or a path that cannot be one (no such
+         file, a file where a folder is expected, a name too long)
+    130  interrupted (Ctrl-C or SIGTERM): what was finished is kept (results are written atomically)
+Only the selected command's module is imported (and nothing heavy before parsing starts), so an
+interrupt during start-up is handled too.
+"""
 
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
+import os
 import re
+import signal
 import sys
 
 from simulators.errors import ConfigError
 
 from .commands import COMMANDS
 
+PROG = "daedalus"
+BAD_INPUT_ERRNOS = {errno.ENOENT, errno.ENOTDIR, errno.EISDIR, errno.ENAMETOOLONG, errno.EEXIST, errno.ELOOP,
+                    errno.EINVAL, errno.ENXIO}
+EXIT_ENV, EXIT_INPUT, EXIT_INTERRUPTED = 1, 2, 130
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the program is (like Ctrl-C), so `finally:` blocks run and finished work is kept."""
+
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # argparse's own errors: one line, exit 2
-        self.print_usage(sys.stderr)
-        sys.stderr.write(f"daedalus: error: {message}\n")
-        raise SystemExit(2)
+        sys.stderr.write(f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+        raise SystemExit(EXIT_INPUT)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="daedalus", description="Daedalus: roofline simulation and measured benchmarks of "
+def build_parser(names: list[str] | None = None) -> argparse.ArgumentParser:
+    """The parser with the given subcommands registered (default: all of them)."""
+    parser = _Parser(prog=PROG, description="Daedalus: roofline simulation and measured benchmarks of "
                      "DeepSeek-style LLMs (MLA attention, fine-grained MoE) on real hardware profiles.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
-    for name in COMMANDS:
+    for name in names or COMMANDS:
         importlib.import_module(f"daedalus.commands.{name}").register(sub)
     return parser
+
+
+def _one_line(msg: object) -> str:
+    return " ".join(str(msg).split("\n")).strip() or "unknown error"
+
+
+def _say(msg: str) -> None:
+    try:
+        sys.stderr.write(f"{PROG}: {_one_line(msg)}\n")
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass  # stderr itself is gone: the exit status still tells
+
+
+def _silence_stdout() -> None:
+    """After stdout failed (closed pipe, full device), point it at /dev/null so the interpreter's
+    final flush of the leftover buffer cannot fail again with an 'Exception ignored' traceback."""
+    try:
+        fd = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(fd, sys.stdout.fileno())
+        os.close(fd)
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
+def describe_os_error(exc: OSError) -> tuple[str, int]:
+    """(one line naming the path and the reason, exit status) for an OSError."""
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    path = exc.filename
+    if exc.filename2:
+        path = f"{exc.filename} -> {exc.filename2}"
+    hint = {errno.ENOSPC: " (disk full)", errno.EROFS: " (read-only file system)",
+            errno.EACCES: " (no permission)", errno.ENAMETOOLONG: " (a name is too long)",
+            errno.ENOTDIR: " (a file where a folder is expected)", errno.EISDIR: " (a folder where a file is expected)",
+            }.get(exc.errno, "")
+    where = f"{os.fspath(path)}: " if path is not None else "writing output: " if exc.errno == errno.ENOSPC else ""
+    code = EXIT_INPUT if exc.errno in BAD_INPUT_ERRNOS else EXIT_ENV
+    return f"error: {where}{reason}{hint if hint.strip(' ()').lower() not in reason.lower() else ''}", code
 
 
 # API field -> command-line flag where the two names differ beyond `_` -> `-`
@@ -35,42 +96,94 @@ FIELD_FLAGS = {"ttft_s": "--ttft-ms", "tpot_s": "--tpot-ms", "request_rate_per_s
 _LEAD = re.compile(r"^([a-z][a-z0-9_]*(?:\s*/\s*[a-z][a-z0-9_]*)*)(?=[:\s])")
 
 
-def flag_message(message: str, parser: argparse.ArgumentParser, command: str | None) -> str:
+def flag_message(message: str, sub: argparse.ArgumentParser | None) -> str:
     """The pure core names API fields ("routing_skew: expected ..."); on the command line the same
     message names the flag ("--routing-skew: expected ..."), when the command has that flag."""
     m = _LEAD.match(message)
-    if not m:
+    if not m or sub is None:
         return message
-    flags = _command_flags(parser, command)
-    names = [n.strip() for n in m.group(1).split("/")]
-    mapped = [FIELD_FLAGS.get(n, "--" + n.replace("_", "-")) for n in names]
+    flags = {f for a in sub._actions for f in a.option_strings}  # noqa: SLF001
+    mapped = [FIELD_FLAGS.get(n.strip(), "--" + n.strip().replace("_", "-")) for n in m.group(1).split("/")]
     if not all(f in flags for f in mapped):
         return message
     return " / ".join(mapped) + message[m.end():]
 
 
-def _command_flags(parser: argparse.ArgumentParser, command: str | None) -> set[str]:
-    flags: set[str] = set()
-    for action in parser._actions:  # noqa: SLF001 - argparse exposes sub-parsers only this way
-        if isinstance(action, argparse._SubParsersAction) and command in action.choices:  # noqa: SLF001
-            for a in action.choices[command]._actions:  # noqa: SLF001
-                flags.update(a.option_strings)
-    return flags
+def _command_names(argv: list[str]) -> list[str] | None:
+    """Just the chosen subcommand when argv names one (others are not imported), else all."""
+    first = next((a for a in argv if not a.startswith("-")), None)
+    return [first] if first in COMMANDS else None
+
+
+def _run(argv: list[str]) -> int:
+    from .args import check_flags
+
+    parser = build_parser(_command_names(argv))
+    args = parser.parse_args(argv)
+    sub = parser._subparsers._group_actions[0].choices.get(args.command) if parser._subparsers else None  # noqa: SLF001
+    check_flags(args, sub)
+    try:
+        code = int(args.func(args) or 0)
+    except ConfigError as exc:
+        raise ConfigError(flag_message(str(exc), sub)) from None
+    sys.stdout.flush()  # inside the guard: a full device or a closed pipe is reported here
+    return code
+
+
+def _on_sigterm(signum, frame):  # noqa: ARG001
+    raise Terminated()
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    previous = None
     try:
-        return int(args.func(args) or 0)
+        previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    except (ValueError, OSError):  # not the main thread: leave signals alone
+        pass
+    try:
+        return _run(argv)
+    except SystemExit as exc:  # --help, argparse errors
+        code = exc.code
+        if code is None or isinstance(code, int):
+            try:
+                sys.stdout.flush()
+            except OSError:
+                _silence_stdout()
+            return code or 0
+        _say(f"error: {code}")
+        return EXIT_INPUT
     except ConfigError as exc:
-        sys.stderr.write(f"daedalus: error: {flag_message(str(exc), parser, getattr(args, 'command', None))}\n")
-        return 2
+        _say(f"error: {exc}")
+        return EXIT_INPUT
+    except Terminated:
+        _say("terminated (SIGTERM); finished results are kept")
+        return EXIT_INTERRUPTED
     except KeyboardInterrupt:
-        sys.stderr.write("daedalus: interrupted\n")
-        return 130
-    except BrokenPipeError:  # `daedalus ... | head`
-        return 0
+        _say("interrupted; finished results are kept")
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:  # `daedalus ... | head`: the reader went away
+        _silence_stdout()
+        _say("error: output closed early (broken pipe)")
+        return EXIT_ENV
+    except OSError as exc:
+        if exc.filename is None:  # stdout itself (a full device)
+            _silence_stdout()
+        msg, code = describe_os_error(exc)
+        _say(msg)
+        return code
+    except RecursionError:
+        _say("error: input nested too deeply")
+        return EXIT_INPUT
+    except MemoryError:
+        _say("error: out of memory (a shape or sweep too large for this machine)")
+        return EXIT_ENV
+    finally:
+        if previous is not None:
+            try:
+                signal.signal(signal.SIGTERM, previous)
+            except (ValueError, OSError):
+                pass
 
 
 if __name__ == "__main__":

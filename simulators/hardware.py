@@ -10,8 +10,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from .achievable import AchievableRates, check_against_peak, parse_achievable
 from .errors import ConfigError
 from .provenance import Sourced, parse_sourced
@@ -289,18 +287,10 @@ def parse_profile(raw: Any, path: str) -> HardwareProfile:
 
 
 def read_yaml(path: Path) -> Any:
-    """Read a YAML/JSON file; a parse error becomes a one-line ConfigError naming the file."""
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read file ({exc.strerror or exc})") from None
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        at = f" at line {mark.line + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or "invalid YAML/JSON"
-        raise ConfigError(f"{path}: malformed file{at}: {problem}") from None
+    """Read a YAML/JSON file; every refusal is a one-line ConfigError naming the file (safe_load)."""
+    from .safe_load import read_data
+
+    return read_data(path)
 
 
 def load_profile(path: str | Path) -> HardwareProfile:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,6 +43,8 @@ def parse_sourced(raw: Any, where: str, *, positive: bool = True) -> Sourced:
             pass
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ConfigError(f"{where}.value: expected a number, got {value!r}")
+    if not _in_range(value):  # .inf / .nan, or a magnitude no figure has (and int64 would wrap)
+        raise ConfigError(f"{where}.value: expected a finite number below 2**63, got {value!r}")
     if positive and not value > 0:
         raise ConfigError(f"{where}.value: expected a positive number, got {value!r}")
     status = raw["status"]
@@ -55,7 +58,7 @@ def parse_sourced(raw: Any, where: str, *, positive: bool = True) -> Sourced:
         if (
             not isinstance(rng, (list, tuple))
             or len(rng) != 2
-            or not all(_is_number(x) for x in rng)
+            or not all(_is_number(x) and _in_range(float(x)) for x in rng)
             or float(rng[0]) > float(rng[1])
         ):
             raise ConfigError(f"{where}.range: expected [low, high] numbers with low <= high")
@@ -81,3 +84,11 @@ def _is_number(x: Any) -> bool:
     except (TypeError, ValueError):
         return False
     return True
+
+
+def _in_range(x: float) -> bool:
+    """Finite and of magnitude below 2**63 (the int64 limit: larger counts wrap to negative)."""
+    try:
+        return math.isfinite(float(x)) and abs(x) < 2**63
+    except OverflowError:  # an int too large for a float
+        return False

@@ -1,0 +1,95 @@
+"""Names that become paths, markup or spreadsheet cells: checked or escaped at the edge.
+
+    path_component(s, flag)   a run id / folder name: one path component, refused otherwise
+    inside(base, path)        `path` resolved lies under `base` (refused otherwise)
+    file_stem(name)           any display name -> a safe file-name stem (h100/sxm -> h100_sxm)
+    mathtext_escape(s)        text for a matplotlib label, with `$` (mathtext) escaped
+    neutralise_csv(df)        cells starting with = + - @ (or tab / CR) quoted for spreadsheets
+    html(s)                   text for HTML, escaped once (quotes included)
+"""
+
+from __future__ import annotations
+
+import html as _html
+import math
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+from simulators.errors import ConfigError
+
+MAX_COMPONENT = 128  # well below NAME_MAX (255 bytes) with room for suffixes like `.csv.tmp`
+_COMPONENT = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]*")
+_UNSAFE_STEM = re.compile(r"[^A-Za-z0-9._+-]+")
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def path_component(s: Any, flag: str = "--run-id") -> str:
+    """A single folder name: letters, digits, `. _ + -`, starting with a letter or digit (so never
+    `.`, `..`, hidden or an option), no separator, at most MAX_COMPONENT characters."""
+    if not isinstance(s, str) or not s:
+        raise ConfigError(f"{flag}: expected a folder name, got {s!r}")
+    if "/" in s or "\\" in s or os.path.isabs(s) or s in (".", ".."):
+        raise ConfigError(f"{flag}: expected a single folder name (no '/', '..' or absolute path), got {s!r}")
+    if len(s) > MAX_COMPONENT:
+        raise ConfigError(f"{flag}: name longer than {MAX_COMPONENT} characters ({len(s)})")
+    if not _COMPONENT.fullmatch(s):
+        raise ConfigError(f"{flag}: expected letters, digits and . _ + - (starting with a letter or digit), "
+                          f"got {s!r}")
+    return s
+
+
+def inside(base: str | os.PathLike, path: str | os.PathLike, flag: str = "path") -> Path:
+    """`path` (relative to `base` when not absolute) resolved; refused unless it lies under `base`
+    (symbolic links followed, so a link inside pointing out is refused too)."""
+    base_r = Path(base).resolve()
+    p = Path(path)
+    resolved = (p if p.is_absolute() else base_r / p).resolve()
+    if resolved != base_r and base_r not in resolved.parents:
+        raise ConfigError(f"{flag}: {os.fspath(path)!r} lies outside {os.fspath(base)}")
+    return resolved
+
+
+def file_stem(name: Any, max_len: int = 80) -> str:
+    """A display name as a file-name stem: runs of anything but `A-Za-z0-9._+-` become `_`, no
+    leading dot, never empty, at most `max_len` characters."""
+    stem = _UNSAFE_STEM.sub("_", str(name)).strip("._") or "unnamed"
+    return stem[:max_len]
+
+
+def mathtext_escape(s: Any) -> str:
+    """Text safe for a matplotlib title / label / legend: `$` starts mathtext (an unbalanced
+    `$\\frac{1}{$` raises at draw time), so each is escaped."""
+    return str(s).replace("\\$", "$").replace("$", r"\$")
+
+
+def neutralise_cell(v: Any) -> Any:
+    """A string that a spreadsheet would read as a formula gets a leading `'`; numbers pass
+    (a negative number is data, not a formula)."""
+    if isinstance(v, str) and v.startswith(FORMULA_START):
+        if v[:1] in "+-" and _is_number(v):
+            return v
+        return "'" + v
+    return v
+
+
+def neutralise_csv(df):
+    """A copy of a DataFrame with its text cells (and column names) neutralised for CSV export."""
+    out = df.copy()
+    for col in out.columns:
+        if out[col].dtype == object:
+            out[col] = out[col].map(neutralise_cell)
+    out.columns = [neutralise_cell(c) for c in out.columns]
+    return out
+
+
+def html(s: Any) -> str:
+    return _html.escape(str(s), quote=True)
+
+
+def _is_number(s: str) -> bool:
+    try:
+        return not math.isnan(float(s))
+    except ValueError:
+        return False
