@@ -1,3 +1,3 @@
 """Subcommand modules, in the order `daedalus --help` lists them."""
 
-COMMANDS = ["models", "hardware", "memory", "simulate", "validate", "report", "plan", "bench", "calibrate", "run"]
+COMMANDS = ["models", "hardware", "memory", "simulate", "validate", "report", "plan", "figures", "bench", "calibrate", "run"]

@@ -6,7 +6,7 @@ from simulators.attention import kv_bytes_per_token
 from simulators.model_config import builtin_models, load_model
 from simulators.params import count_params
 
-from ..args import add_format
+from ..args import add_format, models_from
 from ..columns import add_columns
 from ..output import emit
 
@@ -48,12 +48,7 @@ def models_records(models=None) -> list[dict]:
 
 
 def run(args) -> int:
-    models = None
-    if args.model:
-        from ..args import str_list
-        from simulators.variants import resolve_variant
-
-        models = [resolve_variant(n) for n in str_list(args.model, [])]
+    models = models_from(args, []) if args.model else None
     emit(models_records(models), args.format, columns=args.columns, default_columns=TABLE_COLUMNS)
     if args.format == "table" and not args.columns:
         print("(params incl. embedding and head; KV: BF16 cache of one token, all layers; "
