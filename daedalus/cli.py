@@ -33,7 +33,8 @@ class _Version(argparse.Action):
             text = version("daedalus")
         except PackageNotFoundError:
             text = "unknown (not installed)"
-        parser.exit(message=f"daedalus {text}\n")
+        sys.stdout.write(f"daedalus {text}\n")
+        parser.exit()
 
 
 def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
