@@ -1,3 +1,4 @@
 """Subcommand modules, in the order `daedalus --help` lists them."""
 
-COMMANDS = ["models", "hardware", "memory", "simulate", "validate", "report", "plan", "figures", "bench", "calibrate", "run"]
+COMMANDS = ["models", "hardware", "memory", "simulate", "validate", "report", "plan", "figures", "bench", "calibrate",
+            "run"]

@@ -35,10 +35,12 @@ def run(args) -> int:
     if args.tpot_ms is not None and not args.tpot_ms > 0:
         raise ConfigError(f"--tpot-ms: expected a positive number of milliseconds, got {args.tpot_ms:g}")
     tpot_ms = DEFAULT_TPOT_MS if args.tpot_ms is None else args.tpot_ms
+    if args.dpi is not None and not 30 <= args.dpi <= 600:
+        raise ConfigError(f"--dpi: expected 30 to 600 dots per inch, got {args.dpi}")
     models = models_from(args, DEFAULT_MODELS)
     profiles = profiles_from(args, DEFAULT_HARDWARE)
     written = draw(kinds, models, profiles, Path(args.out), args.image_format or ["png"], run_dir=run_dir,
-                   tpot_s=tpot_ms * 1e-3)
+                   tpot_s=tpot_ms * 1e-3, dpi=args.dpi)
     for p in written:
         print(p)
     sys.stderr.write(done_line(f"{len(written)} figures ({', '.join(kinds)})", time.perf_counter() - t0,
@@ -60,6 +62,7 @@ def register(sub) -> None:
     p.add_argument("--out", default=DEFAULT_OUT, metavar="DIR", help=f"output folder (default: {DEFAULT_OUT}/)")
     p.add_argument("--image-format", action="append", choices=IMAGE_FORMATS,
                    help="png or svg; repeat for both (default: png)")
+    p.add_argument("--dpi", type=int, default=None, help="PNG resolution (default 130; 90 for small files)")
     p.add_argument("--tpot-ms", type=float, default=None,
                    help=f"pareto: TPOT target in ms (default {DEFAULT_TPOT_MS:g}, i.e. 20 tokens/s per user)")
     p.add_argument("--run-id", nargs="?", const="", default=None, metavar="RUN_ID",

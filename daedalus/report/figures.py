@@ -87,9 +87,9 @@ def _plan_result(model: ModelConfig, profiles: Sequence[HardwareProfile], tpot_s
 
 def draw(kinds: Sequence[str], models: Sequence[ModelConfig], profiles: Sequence[HardwareProfile],
          out_dir: str | Path, image_formats: Sequence[str] = ("png",), *, run_dir: Path | None = None,
-         tpot_s: float | None = None) -> list[Path]:
+         tpot_s: float | None = None, dpi: int | None = None) -> list[Path]:
     """Draw `kinds` for `models` on `profiles` into `out_dir` (<kind>.png / .svg; roofline_<hw>);
-    the measured kinds read `run_dir`. Returns the files written."""
+    the measured kinds read `run_dir`; `dpi` sets the PNG resolution. Returns the files written."""
     from . import plots_measured as pm
     from . import plots_sim as ps
     from .frames import simulate_frames
@@ -146,5 +146,5 @@ def draw(kinds: Sequence[str], models: Sequence[ModelConfig], profiles: Sequence
         for fmt in dict.fromkeys(image_formats):
             if fmt not in IMAGE_FORMATS:
                 raise ConfigError(f"--image-format: expected one of {', '.join(IMAGE_FORMATS)}, got {fmt!r}")
-            written.append(save_one(fig, out / f"{name}.{fmt}", "--out"))
+            written.append(save_one(fig, out / f"{name}.{fmt}", "--out", **({"dpi": dpi} if dpi else {})))
     return written

@@ -184,7 +184,7 @@ def placeholder_figure(message: str) -> Figure:
 FIGURE_SUFFIXES = (".png", ".svg")
 
 
-def save_one(fig: Figure, path: str | Path, flag: str = "--plot") -> Path:
+def save_one(fig: Figure, path: str | Path, flag: str = "--plot", dpi: int = DPI) -> Path:
     """Write one file, PNG or SVG by the extension of `path` (anything else: ConfigError naming
     `flag`). Written next to the target and renamed, so a reader never sees half a file."""
     path = Path(path)
@@ -194,7 +194,7 @@ def save_one(fig: Figure, path: str | Path, flag: str = "--plot") -> Path:
         raise ConfigError(f"{flag}: folder {str(path.parent)!r} does not exist")
     tmp = path.with_name(f".{path.name}.tmp")
     fmt = path.suffix.lower()[1:]
-    fig.savefig(tmp, format=fmt, dpi=DPI, metadata={"Date": None} if fmt == "svg" else None)
+    fig.savefig(tmp, format=fmt, dpi=dpi, metadata={"Date": None} if fmt == "svg" else None)
     tmp.replace(path)
     return path
 

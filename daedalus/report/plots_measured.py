@@ -103,9 +103,9 @@ def distinct_routings(expert_load_df: pd.DataFrame, case_ids: list[str] | None =
 def _case_label(case: str, same: list[str]) -> str:
     if len(same) == 1:
         return case
-    kernels = [c.split("/", 1)[0] for c in same]
+    kernels = sorted(c.split("/", 1)[0] for c in same)
     rest = case.split("/", 1)[1] if "/" in case else case
-    return f"{' = '.join(kernels)} (same routing): {rest}"
+    return f"{rest} (same routing in {' and '.join(kernels)})"
 
 
 def plot_expert_load(expert_load_df: pd.DataFrame, out_dir: str | Path, name: str = "expert_load", *,
@@ -121,7 +121,7 @@ def expert_load_figure(expert_load_df: pd.DataFrame | None, *, case_ids: list[st
     if expert_load_df is None or expert_load_df.empty:
         return placeholder_figure("expert load: no MoE routing counts")
     panels = distinct_routings(expert_load_df, case_ids)
-    fig, axes = new_figure(9.0, 2.6 * len(panels), len(panels), 1)
+    fig, axes = new_figure(9.0, 2.8 * len(panels), len(panels), 1)
     for ax, (case, same) in zip(axes, panels):
         sub = expert_load_df[expert_load_df["case_id"] == case].sort_values("expert")
         tokens = sub["tokens"].to_numpy(dtype=float)
@@ -130,7 +130,7 @@ def expert_load_figure(expert_load_df: pd.DataFrame | None, *, case_ids: list[st
         ax.axhline(mean, color=OKABE_ITO["vermillion"], linewidth=1.5, linestyle="--",
                    label=f"uniform expectation ({mean:,.1f} tokens)")
         imbalance = tokens.max() / mean if mean > 0 else float("nan")
-        style_axes(ax, title=f"{_case_label(case, same)}: {len(tokens)} experts, {tokens.sum():,.0f} routed tokens, "
+        style_axes(ax, title=f"{_case_label(case, same)}\n{len(tokens)} experts, {tokens.sum():,.0f} routed tokens, "
                              f"max/mean load {imbalance:.2f}",
                    xlabel="expert id", ylabel="routed tokens (count)")
         ax.set_ylim(0, max(tokens.max(initial=0.0), mean) * 1.3 + 1)

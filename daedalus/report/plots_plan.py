@@ -9,8 +9,7 @@ from pathlib import Path
 import pandas as pd
 from matplotlib.lines import Line2D
 
-from .plot_style import FONT_SIZE, PLAIN_FORMATTER, new_figure, placeholder_figure, save_one, series_style, \
-    style_axes
+from .plot_style import FONT_SIZE, PLAIN_FORMATTER, new_figure, placeholder_figure, save_one, series_style, style_axes
 
 
 def pareto_figure(pareto: pd.DataFrame | None, *, chosen: pd.DataFrame | None = None, title: str = "",
