@@ -12,7 +12,7 @@ from typing import Any
 from simulators.checks import INT_LIMIT
 from simulators.errors import ConfigError
 from simulators.hardware import resolve_profile
-from simulators.model_config import resolve_model
+from simulators.variants import resolve_variant
 
 from .output import FORMATS
 
@@ -73,8 +73,20 @@ def add_dtypes(p: argparse.ArgumentParser) -> None:
     p.add_argument("--kv-dtype", default="bf16", help="KV-cache dtype (default: bf16; fp6 = 6-bit KV)")
 
 
+def model_specs(values: list[str] | None, default: list[str]) -> list[str]:
+    """`--model a,b:kv_heads=1,heads=16` -> ["a", "b:kv_heads=1,heads=16"]: a comma item with `=` and
+    no `:` continues the previous model's variant (`simulators.variants` syntax)."""
+    out: list[str] = []
+    for item in str_list(values, default):
+        if out and "=" in item and ":" not in item and ":" in out[-1]:
+            out[-1] += "," + item
+        else:
+            out.append(item)
+    return out
+
+
 def models_from(args: argparse.Namespace, default: list[str]):
-    return [resolve_model(n) for n in str_list(args.model, default)]
+    return [resolve_variant(n) for n in model_specs(args.model, default)]
 
 
 def profiles_from(args: argparse.Namespace, default: list[str]):

@@ -13,12 +13,25 @@ from pathlib import Path
 
 import numpy as np
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter, NullLocator
+from matplotlib.ticker import FuncFormatter, LogFormatter, LogLocator, NullFormatter, NullLocator
 
+from simulators.errors import ConfigError
 from simulators.units import GB, TB
 
 DPI = 130
 FONT_SIZE = 9.5
+
+# Colour-blind-safe colours: Okabe & Ito (2008), "Color Universal Design" (the 8-colour set), plus
+# Paul Tol's "wine" for a 9th. Series that could still be confused also differ in marker and line style.
+OKABE_ITO = {
+    "blue": "#0072B2", "orange": "#E69F00", "sky": "#56B4E9", "green": "#009E73", "vermillion": "#D55E00",
+    "purple": "#CC79A7", "yellow": "#F0E442", "black": "#000000", "grey": "#999999", "wine": "#882255",
+}
+_C = OKABE_ITO
+SERIES_COLORS = (_C["blue"], _C["orange"], _C["green"], _C["vermillion"], _C["purple"], _C["sky"], _C["wine"],
+                 _C["black"], _C["grey"])  # i-th series of a chart (yellow left out: unreadable on white)
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "h")
+LINESTYLES = ("-", "--", "-.", ":", (0, (5, 1, 1, 1)))
 
 # One colour per op / benchmark family, stable across every figure of a report.
 FAMILY_ORDER = (
@@ -29,14 +42,22 @@ FAMILY_ORDER = (
     "mla_decode", "mla_prefill", "attn_decode", "attn_prefill", "moe", "gemm", "copy",
 )
 _PALETTE = (
-    "#1f77b4", "#ff7f0e", "#8c564b", "#2ca02c", "#d62728", "#9467bd", "#e377c2",
-    "#7f7f7f", "#bcbd22", "#17becf",
-    "#1f77b4", "#aec7e8", "#ff7f0e", "#ffbb78", "#d62728", "#2ca02c", "#7f7f7f",
+    _C["blue"], _C["sky"], _C["purple"], _C["green"], _C["vermillion"], _C["orange"], "#999933",  # Tol olive
+    _C["black"], _C["grey"], _C["wine"],
+    _C["blue"], _C["sky"], _C["green"], _C["wine"], _C["vermillion"], _C["orange"], _C["grey"],
 )
-_EXTRA = ("#393b79", "#637939", "#8c6d31", "#843c39", "#7b4173", "#3182bd", "#e6550d", "#31a354")
+_EXTRA = ("#332288", "#117733", "#999933", "#AA4499", "#44AA99", "#661100")  # Paul Tol's "muted" extras
 FAMILY_COLORS = dict(zip(FAMILY_ORDER, _PALETTE))
-BOUND_COLORS = {"memory": "#4c72b0", "compute": "#dd8452"}
-ATTENTION_COLORS = {"mla": "#d62728", "mha": "#1f77b4", "gqa": "#2ca02c", "mqa": "#9467bd", "csa_hca": "#ff7f0e"}
+BOUND_COLORS = {"memory": _C["blue"], "compute": _C["orange"]}
+ATTENTION_COLORS = {"mla": _C["blue"], "mha": _C["green"], "gqa": _C["orange"], "mqa": _C["purple"],
+                    "csa_hca": _C["vermillion"]}
+
+
+def series_style(i: int) -> dict:
+    """Colour, marker and line style of the i-th series: no two of the first 9 share a colour, and
+    neighbours differ in marker and dash too (readable in greyscale)."""
+    return {"color": SERIES_COLORS[i % len(SERIES_COLORS)], "marker": MARKERS[i % len(MARKERS)],
+            "linestyle": LINESTYLES[i % len(LINESTYLES)]}
 
 
 def family_color(family: str) -> str:
@@ -67,12 +88,32 @@ def style_axes(ax, *, title: str | None = None, xlabel: str | None = None, ylabe
     if ylabel:
         ax.set_ylabel(ylabel, fontsize=FONT_SIZE)
     ax.tick_params(labelsize=FONT_SIZE - 1)
-    for axis in (ax.xaxis, ax.yaxis):  # few minor ticks on log axes: legible, and 8 per decade cost seconds
+    for axis in (ax.xaxis, ax.yaxis):
         if axis.get_scale() == "log":
-            base = axis.get_transform().base
-            axis.set_minor_locator(LogLocator(base=10, subs=(3.0,)) if base == 10 else NullLocator())
-            axis.set_minor_formatter(NullFormatter())
+            readable_log_axis(axis)
     ax.grid(True, which="major", alpha=0.35, linewidth=0.6)
+
+
+def readable_log_axis(axis) -> None:
+    """Log ticks a person can read: plain numbers (0.1, 20, 5,000; never 10^2 alone), at 1-2-5 per
+    decade when the axis spans under ~2.5 decades (so a narrow axis still has several labels),
+    decades only otherwise, with one unlabelled minor tick at 3 (8 per decade cost seconds).
+    Call after the limits are set; base-2 axes keep their own locator."""
+    if axis.get_transform().base != 10:
+        axis.set_minor_locator(NullLocator())
+        axis.set_minor_formatter(NullFormatter())
+        return
+    lo, hi = sorted(axis.get_view_interval())
+    decades = np.log10(hi / lo) if lo > 0 and hi > 0 else 99.0
+    if decades < 2.5:
+        axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+        axis.set_minor_locator(NullLocator())
+    else:
+        axis.set_major_locator(LogLocator(base=10))
+        axis.set_minor_locator(LogLocator(base=10, subs=(3.0,)))
+    if isinstance(axis.get_major_formatter(), LogFormatter):  # the default 10^x labels
+        axis.set_major_formatter(PLAIN_FORMATTER)
+    axis.set_minor_formatter(NullFormatter())
 
 
 def si_number(v: float) -> str:
@@ -113,15 +154,50 @@ def tokens_label(v: float) -> str:
 
 TOKENS_FORMATTER = FuncFormatter(lambda v, _pos: tokens_label(v))
 SI_FORMATTER = FuncFormatter(lambda v, _pos: si_number(v))
-PLAIN_FORMATTER = FuncFormatter(lambda v, _pos: f"{v:g}")
+PLAIN_FORMATTER = FuncFormatter(lambda v, _pos: plain_tick(v))
+
+
+def plain_tick(v: float) -> str:
+    """Tick label without exponent: 0.001, 0.5, 20, 5,000, 2M (from a million on, SI suffixes)."""
+    v = float(v)
+    if v == 0 or not np.isfinite(v):
+        return f"{v:g}"
+    if abs(v) >= 1e6:
+        return si_number(v)
+    if abs(v) >= 1000:
+        return f"{v:,.0f}"
+    return f"{v:.6f}".rstrip("0").rstrip(".")
 
 
 def empty_figure(out_dir: str | Path, name: str, message: str) -> list[Path]:
     """A small placeholder figure saying why there is nothing to plot (no crash on empty input)."""
+    return save_figure(placeholder_figure(message), out_dir, name)
+
+
+def placeholder_figure(message: str) -> Figure:
+    """A small figure saying why there is nothing to plot."""
     fig, (ax,) = new_figure(6, 1.6)
     ax.axis("off")
     ax.text(0.5, 0.5, message, ha="center", va="center", fontsize=FONT_SIZE + 1, wrap=True)
-    return save_figure(fig, out_dir, name)
+    return fig
+
+
+FIGURE_SUFFIXES = (".png", ".svg")
+
+
+def save_one(fig: Figure, path: str | Path, flag: str = "--plot", dpi: int = DPI) -> Path:
+    """Write one file, PNG or SVG by the extension of `path` (anything else: ConfigError naming
+    `flag`). Written next to the target and renamed, so a reader never sees half a file."""
+    path = Path(path)
+    if path.suffix.lower() not in FIGURE_SUFFIXES:
+        raise ConfigError(f"{flag}: expected a file name ending in .png or .svg, got {str(path)!r}")
+    if path.parent and not path.parent.exists():
+        raise ConfigError(f"{flag}: folder {str(path.parent)!r} does not exist")
+    tmp = path.with_name(f".{path.name}.tmp")
+    fmt = path.suffix.lower()[1:]
+    fig.savefig(tmp, format=fmt, dpi=dpi, metadata={"Date": None} if fmt == "svg" else None)
+    tmp.replace(path)
+    return path
 
 
 def save_figure(fig: Figure, out_dir: str | Path, name: str) -> list[Path]:

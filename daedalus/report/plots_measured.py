@@ -9,17 +9,20 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
 from simulators.units import MS
 
 from .plot_style import (
     FONT_SIZE,
+    MARKERS,
+    OKABE_ITO,
     PLAIN_FORMATTER,
-    empty_figure,
     family_color,
     new_figure,
     ordered_families,
+    placeholder_figure,
     save_figure,
     style_axes,
 )
@@ -32,11 +35,18 @@ MAX_EXPERT_PANELS = 4
 def plot_pred_vs_measured(cases_df: pd.DataFrame, out_dir: str | Path, name: str = "pred_vs_measured") -> list[Path]:
     """Predicted vs measured time per case (log-log, ms), y = x and a ±25 % band, colour = family,
     one panel per prediction mode. Title of each panel: cases, median |error| and share within 25 %."""
+    return save_figure(pred_vs_measured_figure(cases_df), out_dir, name)
+
+
+def pred_vs_measured_figure(cases_df: pd.DataFrame | None):
+    """The Figure of `plot_pred_vs_measured` (not saved); family = colour and marker."""
     if cases_df is None or cases_df.empty:
-        return empty_figure(out_dir, name, "predicted vs measured: no validation cases")
+        return placeholder_figure("predicted vs measured: no validation cases")
     df = cases_df[(cases_df["measured_s"] > 0) & (cases_df["predicted_s"] > 0)]
     if df.empty:
-        return empty_figure(out_dir, name, "predicted vs measured: no case with positive times")
+        return placeholder_figure("predicted vs measured: no case with positive times")
+    families = ordered_families(df["family"].unique())
+    marker = {f: MARKERS[i % len(MARKERS)] for i, f in enumerate(families)}
     modes = [m for m in MODE_ORDER if m in set(df["mode"])] + sorted(set(df["mode"]) - set(MODE_ORDER))
     lo = min(df["measured_s"].min(), df["predicted_s"].min()) / MS / 2
     hi = max(df["measured_s"].max(), df["predicted_s"].max()) / MS * 2
@@ -46,8 +56,9 @@ def plot_pred_vs_measured(cases_df: pd.DataFrame, out_dir: str | Path, name: str
         sub = df[df["mode"] == mode]
         ax.fill_between(line, line * (1 - BAND), line * (1 + BAND), color="#cccccc", alpha=0.5, linewidth=0)
         ax.plot(line, line, color="black", linewidth=1)
-        ax.scatter(sub["measured_s"] / MS, sub["predicted_s"] / MS, s=26, alpha=0.85,
-                   c=[family_color(f) for f in sub["family"]], edgecolors="white", linewidths=0.4)
+        for fam, pts in sub.groupby("family", sort=False):
+            ax.scatter(pts["measured_s"] / MS, pts["predicted_s"] / MS, s=28, alpha=0.85, marker=marker[fam],
+                       color=family_color(fam), edgecolors="white", linewidths=0.4)
         err = (sub["predicted_s"] / sub["measured_s"] - 1).abs() * 100
         within = 100 * (err <= 100 * BAND).mean()
         ax.set_xscale("log")
@@ -64,33 +75,66 @@ def plot_pred_vs_measured(cases_df: pd.DataFrame, out_dir: str | Path, name: str
                 color="#555555")
         ax.text(0.97, 0.03, "under-predicts ↓", transform=ax.transAxes, ha="right", fontsize=FONT_SIZE - 2,
                 color="#555555")
-    handles = [Patch(color=family_color(f), label=f) for f in ordered_families(df["family"].unique())]
+    handles = [Line2D([], [], linestyle="", marker=marker[f], color=family_color(f), label=f) for f in families]
     handles.append(Patch(color="#cccccc", label="±25% of measured"))
     axes[-1].legend(handles=handles, loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=FONT_SIZE - 1.5)
     fig.suptitle("Predicted vs measured kernel time (on the line = exact)", fontsize=FONT_SIZE + 2)
-    return save_figure(fig, out_dir, name)
+    return fig
+
+
+def distinct_routings(expert_load_df: pd.DataFrame, case_ids: list[str] | None = None,
+                      limit: int = MAX_EXPERT_PANELS) -> list[tuple[str, list[str]]]:
+    """[(case shown, every case with exactly the same tokens per expert)], at most `limit`.
+    Kernels fed the same routing (moe_grouped and moe_loop at one batch) give identical counts,
+    so they share one panel. Without `case_ids`, the panels are spread from the fewest routed
+    tokens to the most."""
+    df = expert_load_df if case_ids is None else expert_load_df[expert_load_df["case_id"].isin(case_ids)]
+    groups: dict[tuple, list[str]] = {}
+    for case, sub in df.groupby("case_id", sort=False):
+        key = tuple(sub.sort_values("expert")[["expert", "tokens"]].itertuples(index=False, name=None))
+        groups.setdefault(key, []).append(str(case))
+    items = sorted(groups.items(), key=lambda kv: sum(t for _, t in kv[0]))
+    if case_ids is None and len(items) > limit:  # evenly spaced over the sorted totals
+        picks = np.unique(np.round(np.linspace(0, len(items) - 1, limit)).astype(int))
+        items = [items[i] for i in picks]
+    return [(cases[0], cases) for _, cases in items[:limit]]
+
+
+def _case_label(case: str, same: list[str]) -> str:
+    if len(same) == 1:
+        return case
+    kernels = sorted(c.split("/", 1)[0] for c in same)
+    rest = case.split("/", 1)[1] if "/" in case else case
+    return f"{rest} (same routing in {' and '.join(kernels)})"
 
 
 def plot_expert_load(expert_load_df: pd.DataFrame, out_dir: str | Path, name: str = "expert_load", *,
                      case_ids: list[str] | None = None) -> list[Path]:
     """Routed tokens per expert (bars) with the uniform expectation (total / experts), one panel per
-    MoE case (the first four unless `case_ids` names them). Titles give max / mean load."""
+    distinct routing (cases with identical counts share a panel; at most four, spread over the
+    routed-token totals, unless `case_ids` names them). Titles give max / mean load."""
+    return save_figure(expert_load_figure(expert_load_df, case_ids=case_ids), out_dir, name)
+
+
+def expert_load_figure(expert_load_df: pd.DataFrame | None, *, case_ids: list[str] | None = None):
+    """The Figure of `plot_expert_load` (not saved)."""
     if expert_load_df is None or expert_load_df.empty:
-        return empty_figure(out_dir, name, "expert load: no MoE routing counts")
-    cases = case_ids or list(dict.fromkeys(expert_load_df["case_id"]))[:MAX_EXPERT_PANELS]
-    fig, axes = new_figure(9.0, 2.6 * len(cases), len(cases), 1)
-    for ax, case in zip(axes, cases):
+        return placeholder_figure("expert load: no MoE routing counts")
+    panels = distinct_routings(expert_load_df, case_ids)
+    fig, axes = new_figure(9.0, 2.8 * len(panels), len(panels), 1)
+    for ax, (case, same) in zip(axes, panels):
         sub = expert_load_df[expert_load_df["case_id"] == case].sort_values("expert")
         tokens = sub["tokens"].to_numpy(dtype=float)
         mean = tokens.mean() if len(tokens) else 0.0
-        ax.bar(sub["expert"], tokens, width=0.85, color="#4c72b0")
-        ax.axhline(mean, color="#d62728", linewidth=1.5, label=f"uniform expectation ({mean:,.1f} tokens)")
+        ax.bar(sub["expert"], tokens, width=0.85, color=OKABE_ITO["blue"])
+        ax.axhline(mean, color=OKABE_ITO["vermillion"], linewidth=1.5, linestyle="--",
+                   label=f"uniform expectation ({mean:,.1f} tokens)")
         imbalance = tokens.max() / mean if mean > 0 else float("nan")
-        style_axes(ax, title=f"{case}: {len(tokens)} experts, {tokens.sum():,.0f} routed tokens, "
+        style_axes(ax, title=f"{_case_label(case, same)}\n{len(tokens)} experts, {tokens.sum():,.0f} routed tokens, "
                              f"max/mean load {imbalance:.2f}",
-                   xlabel="expert id", ylabel="routed tokens")
+                   xlabel="expert id", ylabel="routed tokens (count)")
         ax.set_ylim(0, max(tokens.max(initial=0.0), mean) * 1.3 + 1)
         ax.legend(loc="upper right", fontsize=FONT_SIZE - 1)
         ax.grid(False, axis="x")
     fig.suptitle("MoE routing: tokens per expert (the busiest expert sets the step time)", fontsize=FONT_SIZE + 2)
-    return save_figure(fig, out_dir, name)
+    return fig

@@ -23,22 +23,27 @@ from .plot_style import (
     ATTENTION_COLORS,
     BOUND_COLORS,
     FONT_SIZE,
+    MARKERS,
     PLAIN_FORMATTER,
+    SERIES_COLORS,
     SI_FORMATTER,
     TOKENS_FORMATTER,
-    empty_figure,
     family_color,
     fmt_bandwidth,
     fmt_sig,
     new_figure,
     ordered_families,
+    placeholder_figure,
     save_figure,
     si_number,
     style_axes,
     tokens_label,
 )
 
-_LINESTYLES = ("-", "--", "-.", ":")
+_LINESTYLES = ("-", "--", "-.", ":", (0, (5, 1, 1, 1)))
+BOUND_HATCH = {"memory": "", "compute": "///"}  # the bound reads without colour too
+SAME_KV_REL = 1e-6  # equal KV bytes per token: the two curves coincide exactly
+NEAR_KV_REL = 0.05  # within 5 %: indistinguishable at the scale of a log plot over 3 decades
 _LABEL_GAP = 0.04  # least vertical gap between capacity labels on one side, as a share of the log y range
 
 
@@ -61,16 +66,28 @@ def _capacity_lines(ax, capacities: Mapping[str, float], x_range: tuple[float, f
 
 def _kv_panel(ax, df: pd.DataFrame, capacities: Mapping[str, float], title: str,
               y_lim: tuple[float, float]) -> None:
-    per_type: dict[str, int] = {}
-    for model, grp in df.groupby("model", sort=False):
-        grp = grp.sort_values("context")
+    """One line per model: colour = attention type, marker and dash = the model. Curves that
+    coincide (equal KV bytes per token, e.g. DeepSeek-V3 and Kimi-K2) or nearly do (V2 and V3)
+    get markers at staggered points, and a coinciding one says so in the legend."""
+    models = list(dict.fromkeys(df["model"]))
+    per_token = {m: float(df.loc[df["model"] == m, "kv_bytes_per_token"].iloc[0]) for m in models}
+
+    def close(a: str, b: str, rel: float) -> bool:
+        return abs(per_token[a] - per_token[b]) <= rel * max(per_token[a], per_token[b])
+
+    for i, model in enumerate(models):
+        grp = df[df["model"] == model].sort_values("context")
         att = str(grp["attention"].iloc[0])
-        k = per_type.get(att, 0)
-        per_type[att] = k + 1
-        kb_per_token = grp["kv_bytes_per_token"].iloc[0] / 1e3
+        same = next((m for m in models[:i] if close(m, model, SAME_KV_REL)), None)
+        stagger = sum(close(m, model, NEAR_KV_REL) for m in models[:i])  # earlier curves this one overlaps
+        label = f"{model} ({att.upper()}, {fmt_sig(per_token[model] / 1e3)} KB/token)"
+        if same:
+            label += f": same curve as {same}"
         ax.plot(grp["context"], grp["kv_bytes"] / GB, color=ATTENTION_COLORS.get(att, "#333333"),
-                linestyle=_LINESTYLES[k % len(_LINESTYLES)], linewidth=2, marker="o", markersize=3,
-                label=f"{model} ({att.upper()}, {fmt_sig(kb_per_token)} KB/token)")
+                linestyle=_LINESTYLES[i % len(_LINESTYLES)], linewidth=1.3 if stagger else 2.0,
+                marker=MARKERS[i % len(MARKERS)], markersize=5.5, markevery=(stagger % 3, 3),
+                markerfacecolor="white" if stagger else None, markeredgewidth=1.2, zorder=3 + stagger,
+                label=label)
     ax.set_xscale("log", base=2)
     ax.set_yscale("log")
     ax.set_ylim(*y_lim)
@@ -81,15 +98,11 @@ def _kv_panel(ax, df: pd.DataFrame, capacities: Mapping[str, float], title: str,
     ax.legend(loc="lower right", fontsize=FONT_SIZE - 1.5, framealpha=0.9)
 
 
-def plot_kv_memory(memory_df: pd.DataFrame, capacities: Mapping[str, float], out_dir: str | Path,
-                   name: str = "kv_memory", *, same_dims_df: pd.DataFrame | None = None,
-                   batch: int | None = None) -> list[Path]:
-    """KV-cache bytes vs context (log-log), one line per model coloured by attention type, with
-    device capacities (label -> bytes) as horizontal lines. `memory_df` is
-    `simulators.predict.memory_table` output; `same_dims_df` (same columns) adds a panel with one
-    model's dimensions under MHA / GQA / MQA / MLA, so only the attention type differs."""
+def kv_memory_figure(memory_df: pd.DataFrame | None, capacities: Mapping[str, float], *,
+                     same_dims_df: pd.DataFrame | None = None, batch: int | None = None):
+    """The Figure of `plot_kv_memory` (not saved)."""
     if memory_df is None or memory_df.empty:
-        return empty_figure(out_dir, name, "KV memory: no memory table")
+        return placeholder_figure("KV memory: no memory table")
     batch = int(memory_df["batch"].min()) if batch is None else batch
     panels = [(memory_df[memory_df["batch"] == batch], f"Shipped models (batch {batch})")]
     if same_dims_df is not None and not same_dims_df.empty:
@@ -104,7 +117,18 @@ def plot_kv_memory(memory_df: pd.DataFrame, capacities: Mapping[str, float], out
         _kv_panel(ax, df, capacities, title, y_lim)
     fig.suptitle("KV cache vs context length (K/V or MLA latent bytes; weights not included)",
                  fontsize=FONT_SIZE + 2)
-    return save_figure(fig, out_dir, name)
+    return fig
+
+
+def plot_kv_memory(memory_df: pd.DataFrame, capacities: Mapping[str, float], out_dir: str | Path,
+                   name: str = "kv_memory", *, same_dims_df: pd.DataFrame | None = None,
+                   batch: int | None = None) -> list[Path]:
+    """KV-cache bytes vs context (log-log), one line per model coloured by attention type, with
+    device capacities (label -> bytes) as horizontal lines. `memory_df` is
+    `simulators.predict.memory_table` output; `same_dims_df` (same columns) adds a panel with one
+    model's dimensions under MHA / GQA / MQA / MLA, so only the attention type differs."""
+    return save_figure(kv_memory_figure(memory_df, capacities, same_dims_df=same_dims_df, batch=batch),
+                       out_dir, name)
 
 
 def _flop_scale(peak_max: float) -> tuple[float, str]:
@@ -178,6 +202,12 @@ def plot_roofline(ops_df: pd.DataFrame | None, profile: HardwareProfile, out_dir
     family, marker by phase; measured benchmark points (achieved_flop_per_s) overlaid as diamonds.
     Every peak of the profile is a ceiling (dtypes with equal peaks share one); those the points
     compute in are black, the others grey; estimated numbers are dashed."""
+    return save_figure(roofline_figure(ops_df, profile, measured_df=measured_df), out_dir, name)
+
+
+def roofline_figure(ops_df: pd.DataFrame | None, profile: HardwareProfile, *,
+                    measured_df: pd.DataFrame | None = None):
+    """The Figure of `plot_roofline` (not saved)."""
     ops = pd.DataFrame() if ops_df is None else ops_df
     if not ops.empty and "hardware" in ops:
         ops = ops[ops["hardware"] == profile.name]
@@ -229,7 +259,7 @@ def plot_roofline(ops_df: pd.DataFrame | None, profile: HardwareProfile, out_dir
     _roofline_legends(ax, ops, meas)
     if ops.empty and meas.empty:
         ax.text(0.5, 0.5, "no points to plot", transform=ax.transAxes, ha="center")
-    return save_figure(fig, out_dir, name)
+    return fig
 
 
 def _fmt_ms(t_ms: float) -> str:
@@ -240,13 +270,18 @@ def plot_op_breakdown(ops_df: pd.DataFrame, out_dir: str | Path, name: str = "op
                       model: str | None = None, hardware: str | None = None) -> list[Path]:
     """Per-op time of one step (horizontal bars, ms, colour = roofline bound), one panel per
     (phase, batch, context) case of `model` on `hardware` (default: the first in the frame)."""
+    return save_figure(op_breakdown_figure(ops_df, model=model, hardware=hardware), out_dir, name)
+
+
+def op_breakdown_figure(ops_df: pd.DataFrame | None, *, model: str | None = None, hardware: str | None = None):
+    """The Figure of `plot_op_breakdown` (not saved)."""
     if ops_df is None or ops_df.empty:
-        return empty_figure(out_dir, name, "op breakdown: no per-op rows")
+        return placeholder_figure("op breakdown: no per-op rows")
     model = model or ops_df["model"].iloc[0]
     hardware = hardware or ops_df["hardware"].iloc[0]
     df = ops_df[(ops_df["model"] == model) & (ops_df["hardware"] == hardware)]
     if df.empty:
-        return empty_figure(out_dir, name, f"op breakdown: no rows for {model} on {hardware}")
+        return placeholder_figure(f"op breakdown: no rows for {model} on {hardware}")
     keys = ["phase", "batch", "query_len", "context"]
     cases = df[keys].drop_duplicates().sort_values(["phase", "batch", "context"], ascending=[True, True, True])
     cases = cases.iloc[np.argsort(cases["phase"].ne("decode").to_numpy(), kind="stable")]
@@ -258,7 +293,8 @@ def plot_op_breakdown(ops_df: pd.DataFrame, out_dir: str | Path, name: str = "op
         t_ms = sub["time_s"].to_numpy() / MS
         total = t_ms.sum()
         y = np.arange(len(sub))[::-1]
-        ax.barh(y, t_ms, color=[BOUND_COLORS.get(b, "#999999") for b in sub["bound"]], height=0.7)
+        ax.barh(y, t_ms, color=[BOUND_COLORS.get(b, "#999999") for b in sub["bound"]], height=0.7,
+                hatch=[BOUND_HATCH.get(b, "") for b in sub["bound"]], edgecolor="white", linewidth=0)
         ax.set_yticks(y, [f"{o} ×{n}" if n > 1 else str(o) for o, n in zip(sub["op"], sub["n_layers"])])
         for yi, t in zip(y, t_ms):
             share = 100 * t / total
@@ -270,10 +306,11 @@ def plot_op_breakdown(ops_df: pd.DataFrame, out_dir: str | Path, name: str = "op
                              f"step {fmt_sig(total)} ms ({mem_share:.0f}% memory-bound)",
                    xlabel="time per step, all layers (ms)")
         ax.grid(False, axis="y")
-    axes[0].legend(handles=[Patch(color=c, label=f"{b}-bound") for b, c in BOUND_COLORS.items()],
+    axes[0].legend(handles=[Patch(facecolor=c, hatch=BOUND_HATCH[b], edgecolor="white", label=f"{b}-bound")
+                            for b, c in BOUND_COLORS.items()],
                    loc="lower right", fontsize=FONT_SIZE - 1)
     fig.suptitle(f"Per-op roofline time: {model} on {hardware} (×n = layers)", fontsize=FONT_SIZE + 2)
-    return save_figure(fig, out_dir, name)
+    return fig
 
 
 def plot_hardware_comparison(totals_df: pd.DataFrame, out_dir: str | Path, name: str = "hardware_comparison",
@@ -281,12 +318,17 @@ def plot_hardware_comparison(totals_df: pd.DataFrame, out_dir: str | Path, name:
     """Decode step time (= time per output token of each sequence) and tokens/s per device for one
     model across hardware profiles, bars per batch size (log y). Tick labels carry the devices
     needed to hold weights + KV (the single-device roofline ignores capacity)."""
+    return save_figure(hardware_comparison_figure(totals_df, model=model, phase=phase), out_dir, name)
+
+
+def hardware_comparison_figure(totals_df: pd.DataFrame | None, *, model: str | None = None, phase: str = "decode"):
+    """The Figure of `plot_hardware_comparison` (not saved)."""
     if totals_df is None or totals_df.empty:
-        return empty_figure(out_dir, name, "hardware comparison: no totals")
+        return placeholder_figure("hardware comparison: no totals")
     model = model or totals_df["model"].iloc[0]
     df = totals_df[(totals_df["model"] == model) & (totals_df["phase"] == phase)]
     if df.empty:
-        return empty_figure(out_dir, name, f"hardware comparison: no {phase} rows for {model}")
+        return placeholder_figure(f"hardware comparison: no {phase} rows for {model}")
     context = int(df["context"].min())
     df = df[df["context"] == context]
     hw = list(dict.fromkeys(df["hardware"]))
@@ -295,7 +337,7 @@ def plot_hardware_comparison(totals_df: pd.DataFrame, out_dir: str | Path, name:
     devices = df.groupby("hardware")["devices_for_memory"].max()
     labels = [f"{h}\n≥{devices[h]} dev." for h in hw]
     fig, axes = new_figure(min(12.0, 3.0 + 1.3 * len(hw)), 4.4, 1, 2)
-    cmap = ["#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3", "#937860"]
+    hatches = ("", "///", "...", "xx", "\\\\", "++")
     panels = ((axes[0], "time_s", 1 / MS, "time per output token (ms, = decode step)"),
               (axes[1], "tokens_per_s", 1.0, "tokens/s per device (all sequences)"))
     for ax, col, scale, ylabel in panels:
@@ -303,7 +345,8 @@ def plot_hardware_comparison(totals_df: pd.DataFrame, out_dir: str | Path, name:
             sub = df[df["batch"] == b].set_index("hardware").reindex(hw)
             x = np.arange(len(hw)) + (i - (len(batches) - 1) / 2) * width
             vals = sub[col].to_numpy() * scale
-            ax.bar(x, vals, width=width * 0.95, color=cmap[i % len(cmap)], label=f"batch {b}")
+            ax.bar(x, vals, width=width * 0.95, color=SERIES_COLORS[i % len(SERIES_COLORS)],
+                   hatch=hatches[i % len(hatches)], edgecolor="white", linewidth=0, label=f"batch {b}")
             for xi, v in zip(x, vals):
                 ax.text(xi, v * 1.08, fmt_sig(v, 2) if v < 1e4 else si_number(v), ha="center", va="bottom",
                         fontsize=FONT_SIZE - 3, rotation=90 if len(hw) * len(batches) > 10 else 0)
@@ -316,4 +359,4 @@ def plot_hardware_comparison(totals_df: pd.DataFrame, out_dir: str | Path, name:
     axes[0].legend(fontsize=FONT_SIZE - 1)
     fig.suptitle(f"{model} {phase} at context {tokens_label(context)}: single-device roofline "
                  "(left: lower is better, right: higher is better)", fontsize=FONT_SIZE + 1.5)
-    return save_figure(fig, out_dir, name)
+    return fig
