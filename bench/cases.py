@@ -100,8 +100,11 @@ def simulator_cost(case: Case) -> dict[str, float]:
     ks = spec(case.kernel)
     if ks.sim_families:
         m = model_config(case.model)
-        p = Precision.of(case.dtype, case.dtype, case.dtype)
+        # every tensor in the case's dtype, the V4 indexer keys too (no FP4/FP8 layout)
+        p = Precision.of(case.dtype, case.dtype, case.dtype, indexer=case.dtype)
         ops = step_ops(m, case.batch, case.query_len, case.context, p, phase=case.phase, mla_mode=ks.mla_mode)
+        if ks.sim_ops:  # one op of a family (V4: one layer kind's compressor / core attention)
+            ops = [o for o in ops if o.op in ks.sim_ops]
         flop, br, bw = family_cost(ops, ks.sim_families)
         rows = family_rows(ops, ks.sim_families)
     elif ks.family == "gemm":
@@ -139,6 +142,60 @@ def _prefill(kernel, model, B, L, dt) -> Case:
 def _moe(kernel, model, T, dt) -> Case:
     """T tokens through one MoE layer, as a decode step of batch T (the layer sees only T = B*S)."""
     return Case(kernel, model, "decode", T, 1, 1, dt)
+
+
+V4_CPU_MODEL = "deepseek-v4-flash"  # the smaller V4: d 4096, 64 heads, top-k 512
+V4_GPU_MODEL = "deepseek-v4-pro"
+
+
+def v4_cases(dt: str, model: str, compress_csa, compress_hca, indexer, csa, hca, mhc_tokens,
+             cold=()) -> list[Case]:
+    """DeepSeek-V4 kernels: compressors on a prefill chunk from position 0 ((B, S), S a multiple of
+    the ratio), the indexer and the CSA / HCA core on a decode step ((B, L)), mHC on T tokens;
+    `cold` (kernel, B, S or L) repeats a few after a cache flush."""
+    c = [_prefill("v4_compressor_csa", model, B, S, dt) for B, S in compress_csa]
+    c += [_prefill("v4_compressor_hca", model, B, S, dt) for B, S in compress_hca]
+    c += [_decode("v4_indexer_topk", model, B, L, dt) for B, L in indexer]
+    c += [_decode("v4_csa_decode", model, B, L, dt) for B, L in csa]
+    c += [_decode("v4_hca_decode", model, B, L, dt) for B, L in hca]
+    c += [_moe("v4_mhc", model, T, dt) for T in mhc_tokens]  # T tokens: a decode step of batch T
+    for kernel, B, n in cold:
+        if kernel.startswith("v4_compressor"):
+            c.append(dataclasses.replace(_prefill(kernel, model, B, n, dt), cache_state="cold"))
+        elif kernel == "v4_mhc":
+            c.append(dataclasses.replace(_moe(kernel, model, B, dt), cache_state="cold"))
+        else:
+            c.append(_decode(kernel, model, B, n, dt, "cold"))
+    return c
+
+
+def v4_quick_cases(dt: str) -> list[Case]:
+    """V4-Flash dims, cache-resident (a few MiB) to DRAM-resident (>= 80 MiB), each call < ~0.15 s
+    on a 2-vCPU host: 8-10 scored cases per family."""
+    return v4_cases(
+        dt, V4_CPU_MODEL,
+        compress_csa=((1, 16), (1, 64), (1, 256), (1, 512)),  # BF16-class weights 2 x 4096 x 1024: 34 MB fp32
+        compress_hca=((1, 128), (1, 256), (1, 512)),
+        indexer=((1, 4096), (1, 16384), (1, 65536), (2, 8192), (4, 16384), (4, 65536), (8, 32768), (16, 65536)),
+        csa=((1, 4096), (4, 8192), (16, 16384), (64, 4096)),
+        hca=((1, 16384), (1, 65536), (8, 65536), (32, 32768), (64, 65536)),
+        mhc_tokens=(1, 4, 16, 64, 256, 1024, 2048),
+        cold=(("v4_compressor_csa", 1, 64), ("v4_compressor_hca", 1, 128), ("v4_indexer_topk", 1, 16384),
+              ("v4_csa_decode", 1, 4096), ("v4_mhc", 64, 0)),
+    )
+
+
+def v4_full_cases(dt: str) -> list[Case]:
+    """V4-Pro dims on an accelerator (too big ones are skipped as OOM)."""
+    return v4_cases(
+        dt, V4_GPU_MODEL,
+        compress_csa=[(B, S) for B in (1, 8) for S in (512, 2048, 8192)],
+        compress_hca=[(B, S) for B in (1, 8) for S in (1024, 4096, 16384)],
+        indexer=[(B, L) for B in (1, 8, 32, 128) for L in (16384, 131072, 1048576)],
+        csa=[(B, L) for B in (1, 8, 32, 128) for L in (16384, 131072, 1048576)],
+        hca=[(B, L) for B in (1, 8, 32, 128) for L in (16384, 131072, 1048576)],
+        mhc_tokens=(1, 8, 64, 512, 4096, 16384),
+    )
 
 
 def gemm_cases(dt: str, square=(512, 1024, 2048), skinny_m=(1, 4, 16, 64), skinny_nk=4096,
@@ -180,8 +237,9 @@ def scored_peak_cases(dt: str, stream_bytes: int, nk: int = 4096) -> list[Case]:
 
 
 def quick_cases(dt: str = "fp32", stream_bytes: int = 1024 * int(MiB)) -> list[Case]:
-    """~100 scored cases sized for a 2-core CPU in about two minutes (V2-Lite MLA and MoE, Llama-8B
-    GQA/MQA/MHA): at least 8 per family, cache- and DRAM-resident sizes."""
+    """~140 scored cases sized for a 2-core CPU in about two and a half minutes (V2-Lite MLA and MoE,
+    Llama-8B GQA/MQA/MHA, V4-Flash compressor / indexer / sparse attention / mHC): at least 8 per
+    family, cache- and DRAM-resident sizes."""
     c: list[Case] = []
     for B in (1, 4, 8):
         c += [_decode("mla_decode_absorbed", MLA_MODEL, B, L, dt) for L in (1024, 4096, 16384, 32768)]
@@ -201,6 +259,7 @@ def quick_cases(dt: str = "fp32", stream_bytes: int = 1024 * int(MiB)) -> list[C
     c += [_prefill("sdpa_prefill", MQA_MODEL, 1, L, dt) for L in (1024, 2048)]
     c += [_prefill("sdpa_prefill", MHA_MODEL, 1, L, dt) for L in (512, 1024)]
     c += [_moe(k, MOE_MODEL, T, dt) for T in (1, 16, 64, 128, 512, 1024, 2048) for k in ("moe_loop", "moe_grouped")]
+    c += v4_quick_cases(dt)
     return c + scored_peak_cases(dt, stream_bytes)
 
 
@@ -220,6 +279,7 @@ def full_cases(dt: str = "bf16", stream_bytes: int = 4096 * int(MiB)) -> list[Ca
         c += [_prefill("sdpa_prefill", model, 1, L, dt) for L in (1024, 4096, 16384)]
     for model in ("deepseek-v3", MOE_MODEL):
         c += [_moe(k, model, T, dt) for T in (1, 8, 64, 256, 1024, 4096, 16384) for k in ("moe_loop", "moe_grouped")]
+    c += v4_full_cases(dt)
     return c + scored_peak_cases(dt, stream_bytes, nk=8192)
 
 

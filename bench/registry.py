@@ -30,6 +30,7 @@ class KernelSpec:
     name: str
     family: str  # the benchmark family: scored and fitted as one (simulators.roofline.CALIBRATION_FAMILIES)
     sim_families: tuple[str, ...] = ()  # simulator op families one call executes (() = gemm/stream cost)
+    sim_ops: tuple[str, ...] = ()  # only these ops of those families (e.g. csa_core of attn_core); () = all
     mla_mode: str = "absorbed"  # how the simulator costs an MLA kernel
     comparison: bool = False  # an alternative form timed for comparison, left out of scores
     check: Callable = _lazy("check_case")  # (case, device) -> variant; raises KernelCheckError
@@ -50,6 +51,13 @@ _SPECS = (
     KernelSpec("sdpa_prefill", "attn_prefill", _ATTN),
     KernelSpec("moe_loop", "moe", _MOE),
     KernelSpec("moe_grouped", "moe", _MOE),
+    # DeepSeek-V4 (bench/kernels/v4.py): one kernel = one simulator op of one layer kind
+    KernelSpec("v4_compressor_csa", "v4_compressor", ("compressor",), sim_ops=("csa_compressor",)),
+    KernelSpec("v4_compressor_hca", "v4_compressor", ("compressor",), sim_ops=("hca_compressor",)),
+    KernelSpec("v4_indexer_topk", "v4_indexer", ("indexer",), sim_ops=("indexer_scores",)),
+    KernelSpec("v4_csa_decode", "v4_attn", _ATTN, sim_ops=("csa_core",)),
+    KernelSpec("v4_hca_decode", "v4_attn", _ATTN, sim_ops=("hca_core",)),
+    KernelSpec("v4_mhc", "v4_mhc", ("mhc",)),  # mhc_mix + mhc_post of one sub-layer
     KernelSpec("gemm", "gemm"),
     KernelSpec("copy", "copy"),
     KernelSpec("read", "read"),

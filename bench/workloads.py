@@ -11,7 +11,7 @@ import torch
 
 from .cases import Case, model_config
 from .device import TORCH_DTYPES, Device
-from .kernels import attention, calibrate, mla, moe
+from .kernels import attention, calibrate, mla, moe, v4
 from .kernels.common import KernelCheckError
 
 MOE_GROUPED_PREFERENCE = ("grouped_mm", "bmm")  # first that passes its check on this device
@@ -54,6 +54,42 @@ def moe_dims(spec: str) -> moe.MoEDims:
     )
     return moe.MoEDims(d=m.hidden_size, Ie=m.moe_intermediate_size, Is=m.shared_expert_intermediate_size,
                        router=router)
+
+
+def v4_dims(spec: str) -> v4.V4Dims:
+    from simulators.kv_ledger import kind_ratio
+
+    m = model_config(spec)
+    return v4.V4Dims(d=m.hidden_size, H=m.num_attention_heads, c=m.head_dim, W=m.sliding_window,
+                     Hi=m.index_n_heads, Di=m.index_head_dim, K=m.index_topk, hca_ratio=kind_ratio(m, "hca"),
+                     n=m.hc_mult, iters=m.hc_sinkhorn_iters)
+
+
+def _v4_kind(kernel: str) -> str:
+    return "csa" if "csa" in kernel else "hca"
+
+
+def check_v4(case: Case, device, dt) -> str:
+    """V4 kernels against their float64 references at the model's own dims: the compressor over a
+    few whole blocks, the indexer and the core attention with more compressed entries than top-k
+    (a real selection) and a full window, mHC on a few tokens."""
+    k, dims = case.kernel, v4_dims(case.model)
+    over_k = v4.CSA_RATIO * (dims.K + 37)  # a context whose compressed entries exceed top-k
+    if k.startswith("v4_compressor"):
+        kind = _v4_kind(k)
+        ratio = dims.ratio(kind)
+        v4.check_compressor(device, dt, dims, kind, ((2, 3 * ratio),) if kind == "csa" else ((1, 2 * ratio),))
+        return "gated_pool"
+    if k == "v4_indexer_topk":
+        v4.check_indexer(device, dt, dims, ((2, 1, over_k), (1, 3, over_k + 2)))
+        return "bmm_topk"
+    if k in ("v4_csa_decode", "v4_hca_decode"):
+        kind = _v4_kind(k)
+        L = over_k + 1 if kind == "csa" else 5 * dims.hca_ratio + 3
+        v4.check_attention(device, dt, dims, kind, ((2, L),))
+        return "gather_bmm" if kind == "csa" else "dense_bmm"
+    v4.check_mhc(device, dt, dims, (1, 5))
+    return "bmm"
 
 
 # ---- checks ----------------------------------------------------------------------------------
@@ -128,6 +164,8 @@ def check_case(case: Case, dev: Device) -> str:
             except (KernelCheckError, RuntimeError, NotImplementedError) as exc:
                 errors.append(f"{impl}: {exc}")
         raise KernelCheckError("; ".join(errors))
+    if k.startswith("v4_"):
+        return check_v4(case, device, dt)
     if k == "dispatch":
         return "add_1"
     calibrate.check(device, case.dtype, kernels=[k])
@@ -204,6 +242,8 @@ def build(case: Case, dev: Device, variant: str = "") -> Workload:
         if k == "moe_grouped" and chunk_rows:
             variant = f"{variant}/chunk{chunk_rows}"
         return Workload(fn, variant, expert_load=load, extra={"distinct_experts": sum(1 for n in load if n)})
+    if k.startswith("v4_"):
+        return build_v4(case, device, dt, variant)
     if k == "gemm":
         x = calibrate.make_gemm_inputs(case.m, case.n, case.k, device, case.dtype)
         return Workload(lambda: calibrate.run_gemm(x), variant)
@@ -214,3 +254,19 @@ def build(case: Case, dev: Device, variant: str = "") -> Workload:
         return Workload(lambda: calibrate.copy(x["dst"], x["src"]), variant)
     read = calibrate.READ_FORMS.get(variant, calibrate.read)
     return Workload(lambda: read(x["src"], x["ones"]), variant)
+
+
+def build_v4(case: Case, device, dt, variant: str) -> Workload:
+    k, dims = case.kernel, v4_dims(case.model)
+    if k.startswith("v4_compressor"):
+        x = v4.make_compressor_inputs(dims, _v4_kind(k), case.batch, case.query_len, device, dt)
+        return Workload(lambda: v4.compress(**x), variant)
+    if k == "v4_indexer_topk":
+        x = v4.make_indexer_inputs(dims, case.batch, case.query_len, case.context, device, dt)
+        return Workload(lambda: v4.indexer_topk(**x), variant)
+    if k in ("v4_csa_decode", "v4_hca_decode"):
+        x = v4.make_attention_inputs(dims, _v4_kind(k), case.batch, case.context, device, dt)
+        x.pop("window_tokens")  # the reference's copy of the window
+        return Workload(lambda: v4.v4_decode_attention(**x), variant)
+    x = v4.make_mhc_inputs(dims, case.tokens, device, dt)
+    return Workload(lambda: v4.mhc_mix_post(**x), variant)

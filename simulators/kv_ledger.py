@@ -100,7 +100,9 @@ def indexer_key_bytes(m: ModelConfig, indexer_dtype: str = "fp4") -> float:
     Di = m.index_head_dim
     if m.attention == "csa_hca" and indexer_dtype == "fp4":
         return Di * DTYPE_BYTES["fp4"] + (Di // INDEX_FP4_SCALE_BLOCK) * INDEX_FP4_SCALE_BYTES
-    return Di * FP8_VALUE_BYTES + (-(-Di // INDEX_FP8_SCALE_BLOCK)) * INDEX_FP8_SCALE_BYTES
+    if indexer_dtype in ("fp4", "fp8"):
+        return Di * FP8_VALUE_BYTES + (-(-Di // INDEX_FP8_SCALE_BLOCK)) * INDEX_FP8_SCALE_BYTES
+    return Di * DTYPE_BYTES[indexer_dtype]  # a wide dtype (the benchmark's fp32/bf16 keys): no scales
 
 
 def compressor_state_bytes(m: ModelConfig, kind: str) -> float:

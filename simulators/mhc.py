@@ -22,7 +22,11 @@ from .units import DTYPE_BYTES
 SUBLAYERS_PER_LAYER = 2  # attention and FFN
 MHC_WEIGHT_DTYPE = "fp32"  # S3: hc_*_fn are FP32
 ALPHA_GATES = 3  # hc_*_scale [3]
-RMSNORM_FLOP_PER_VALUE = 4.0  # square, sum, scale, multiply
+# The mix's RMSNorm has no weight and is applied after the projection (V4 inference hc_pre:
+# mixes = (x W) * rsqrt(mean(x^2) + eps)): square and sum per n d input value, one multiply per
+# 2n + n^2 output (was counted as a full 4-FLOP RMSNorm of the n d inputs)
+RMS_FLOP_PER_VALUE = 2.0  # square, sum
+RMS_SCALE_FLOP_PER_OUTPUT = 1.0
 SINKHORN_FLOP_PER_VALUE = 2.0  # per iteration: a row sum and a divide per entry, twice (rows, cols)
 
 
@@ -66,7 +70,7 @@ def mhc_ops(m: ModelConfig, T, p: Precision) -> list[OpCost]:
     return [
         op(
             "mhc_mix", "mhc", subs,
-            flop=(RMSNORM_FLOP_PER_VALUE * T * wide  # RMSNorm(vec X) over n d
+            flop=(RMS_FLOP_PER_VALUE * T * wide + RMS_SCALE_FLOP_PER_OUTPUT * T * k  # 1/rms(vec X)
                   + 2.0 * T * wide * k  # X^ W, W [n d, 2n + n^2]
                   + T * m.hc_sinkhorn_iters * SINKHORN_FLOP_PER_VALUE * 2 * n * n  # Sinkhorn on B
                   + 2.0 * T * n * d),  # A: the sub-layer input = sum of n streams

@@ -53,13 +53,22 @@ ALL_FAMILIES = "all"  # calibration key that applies to families without their o
 # Calibration families: the kernel families the benchmark measures. Simulator ops map onto them so a
 # fitted host calibration applies to whole-model predictions too.
 CALIBRATION_FAMILIES = ("mla_decode_absorbed", "mla_decode_naive", "mla_prefill", "attn_decode", "attn_prefill",
-                        "moe", "gemm", "read", "copy")
+                        "moe", "v4_compressor", "v4_indexer", "v4_attn", "v4_mhc", "gemm", "read", "copy")
 _MOE_OPS = ("moe_router", "moe_shared", "moe_routed")
 _STREAMING_OPS = ("norm", "embed", "copy")
 
 
 def calibration_family(op_family: str, phase: str, attention: str, mla_mode: str = "absorbed") -> str:
-    """The benchmark family whose fitted efficiency applies to a simulator op."""
+    """The benchmark family whose fitted efficiency applies to a simulator op. DeepSeek-V4
+    (attention csa_hca): its core attention (CSA, HCA and window-only layers, both phases; measured
+    at decode), the indexer (measured: the scores + top-k; its projections, a small share at long
+    context, take the same factor), the compressors and mHC have their own families."""
+    if op_family == "compressor":
+        return "v4_compressor"
+    if op_family == "mhc":
+        return "v4_mhc"
+    if attention == "csa_hca" and op_family in ("attn_core", "indexer"):
+        return "v4_attn" if op_family == "attn_core" else "v4_indexer"
     if op_family == "attn_core":
         if attention == "mla":
             return f"mla_decode_{mla_mode}" if phase == "decode" else "mla_prefill"

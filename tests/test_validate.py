@@ -30,6 +30,7 @@ TRUE_EFF = {  # family: (compute efficiency, memory efficiency)
     "mla_decode_absorbed": (0.5, 0.8), "mla_decode_naive": (0.4, 0.6), "mla_prefill": (0.7, 0.9),
     "attn_decode": (0.6, 0.7), "attn_prefill": (0.45, 0.8), "moe": (0.55, 0.65), "gemm": (0.9, 0.9),
     "read": (1.0, 0.95), "copy": (1.0, 0.5),
+    "v4_compressor": (0.8, 0.7), "v4_indexer": (0.5, 0.6), "v4_attn": (0.45, 0.55), "v4_mhc": (0.3, 0.5),
 }
 
 
