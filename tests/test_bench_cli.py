@@ -27,7 +27,7 @@ def err_line(capsys) -> str:
     (["bench", "--quick", "--hardware", "no-such-gpu"], "--hardware: unknown hardware 'no-such-gpu'"),
     (["bench", "--quick", "--hardware", "missing.yaml"], "--hardware: missing.yaml: hardware file not found"),
     (["bench", "--quick", "--dtype", "int3"], "--dtype: unknown benchmark dtype 'int3'"),
-    (["bench", "--quick", "--max-cases", "0"], "--max-cases: expected a positive integer"),
+    (["bench", "--quick", "--max-cases", "0"], "--max-cases: expected an integer >= 1"),
     (["calibrate", "--device", "gpu"], "--device: unknown device 'gpu'"),
 ])
 def test_bad_input_is_one_line_exit_2(argv, match, capsys, tmp_path):

@@ -35,6 +35,14 @@ def run(args) -> int:
             ["hardware", "devices", "fits", "max_batch_at_context", "max_context_at_batch"] if profiles else [])
         df = df[cols]
     emit(df, args.format)
+    if args.plot:
+        from ..report.figures import memory_figure  # matplotlib only when a figure is asked for
+
+        path = memory_figure(models, args.plot, profiles=profiles or None,
+                             dtypes=Dtypes(args.weight_dtype, args.act_dtype, args.kv_dtype))
+        import sys
+
+        sys.stderr.write(f"daedalus memory: figure written to {path}\n")
     return 0
 
 
@@ -48,6 +56,7 @@ def register(sub) -> None:
     p.add_argument("--tp", type=int, default=1,
                    help="tensor-parallel degree inside --devices (the rest data-parallel attention): adds "
                         "kv_per_device_bytes; MLA / V4 KV is replicated by TP, GQA KV heads split (default 1)")
+    p.add_argument("--plot", metavar="FILE", help="also draw KV cache vs context (1k..1M) into FILE (.png or .svg)")
     add_dtypes(p)
     add_format(p)
     p.set_defaults(func=run)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from bench.run_folder import DEFAULT_RESULTS, new_run_id, write_atomic
+from bench.run_folder import write_atomic
 from simulators.comm import OVERLAPS
 from simulators.errors import ConfigError
 from simulators.expert_load import ROUTINGS
@@ -166,19 +166,27 @@ def run(args) -> int:
     result = plan(model, profiles, wl, opt, precision)
     table = result.table
 
-    out_dir = Path(args.out) if args.out else DEFAULT_RESULTS / new_run_id("plan")
-    write_atomic(out_dir / "plan.csv", table)
-    write_atomic(out_dir / "pareto.csv", result.pareto)
-    inputs = {"model": model.name, "hardware": [h.name for h in profiles], "workload": wl.__dict__,
-              "options": {k: (v.__dict__ if hasattr(v, "__dict__") else v) for k, v in opt.__dict__.items()},
-              "precision": precision.__dict__}
-    write_atomic(out_dir / "plan_inputs.json", json.dumps(inputs, indent=1, default=str) + "\n")
-    from ..report.plan_plot import write_pareto_png
-
+    note = ""
     title = (f"{model.name}: decode Pareto front, in {wl.input_len} / out {wl.output_len} tokens "
              f"({opt.mode} mode, overlap {opt.overlap})")
-    write_pareto_png(result.pareto, out_dir / "pareto.png", title, table, tpot_s=wl.tpot_s)
-    note = f"(written to {out_dir}/: plan.csv, pareto.csv, pareto.png, plan_inputs.json)\n"
+    save = args.save or args.out
+    if save:  # the plan's files only when asked for (--save DIR)
+        out_dir = Path(save)
+        write_atomic(out_dir / "plan.csv", table)
+        write_atomic(out_dir / "pareto.csv", result.pareto)
+        inputs = {"model": model.name, "hardware": [h.name for h in profiles], "workload": wl.__dict__,
+                  "options": {k: (v.__dict__ if hasattr(v, "__dict__") else v) for k, v in opt.__dict__.items()},
+                  "precision": precision.__dict__}
+        write_atomic(out_dir / "plan_inputs.json", json.dumps(inputs, indent=1, default=str) + "\n")
+        from ..report.plan_plot import write_pareto_png
+
+        write_pareto_png(result.pareto, out_dir / "pareto.png", title, table, tpot_s=wl.tpot_s)
+        note = f"(written to {out_dir}/: plan.csv, pareto.csv, pareto.png, plan_inputs.json)\n"
+    if args.plot:
+        from ..report.figures import plan_figure
+
+        path = plan_figure(result, args.plot, title=title, tpot_target_s=wl.tpot_s)
+        note += f"(Pareto figure: {path})\n"
 
     if args.format == "json":
         emit(table, "json", json_records=json_records(table))
@@ -235,7 +243,9 @@ def register(sub) -> None:
                    help="achievable (default: published kernel rates), speed_of_light or calibrated")
     p.add_argument("--mla-mode", default="auto", help="auto (naive prefill, absorbed decode), naive or absorbed")
     p.add_argument("--routing-skew", help="Zipf exponent of expert popularity (0 = uniform routing)")
-    p.add_argument("--out", help="output folder (default results/plan-<timestamp>/)")
+    p.add_argument("--save", metavar="DIR", help="write plan.csv, pareto.csv, pareto.png, plan_inputs.json into DIR")
+    p.add_argument("--out", help=argparse.SUPPRESS)  # older name of --save
+    p.add_argument("--plot", metavar="FILE", help="draw the decode Pareto front into FILE (.png or .svg)")
     add_dtypes(p)
     add_format(p)
     p.set_defaults(func=run)
