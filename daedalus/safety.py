@@ -52,10 +52,10 @@ def inside(base: str | os.PathLike, path: str | os.PathLike, flag: str = "path")
 
 
 def file_stem(name: Any, max_len: int = 80) -> str:
-    """A display name as a file-name stem: runs of anything but `A-Za-z0-9._+-` become `_`, no
-    leading dot, never empty, at most `max_len` characters."""
-    stem = _UNSAFE_STEM.sub("_", str(name)).strip("._") or "unnamed"
-    return stem[:max_len]
+    """A display name as a file-name stem that passes `path_component`: runs of anything but
+    `A-Za-z0-9._+-` become `_`, starting with a letter or digit, never empty, at most `max_len`."""
+    stem = _UNSAFE_STEM.sub("_", str(name)).lstrip("._+-").rstrip(".") or "unnamed"
+    return stem[:max_len].rstrip(".") or "unnamed"
 
 
 def mathtext_escape(s: Any) -> str:
