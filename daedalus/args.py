@@ -139,8 +139,8 @@ def _integer(minimum: int) -> Callable[[str, Any], None]:
 def _component(flag: str, v: Any) -> None:
     from .safety import path_component
 
-    if v == "" and flag == "--resume":
-        return  # bare --resume: the newest run
+    if v == "":
+        return  # a bare `--resume` / `--run-id` (nargs='?'): the newest run
     if isinstance(v, str):
         path_component(v, flag)
 
@@ -153,7 +153,7 @@ def _names(flag: str, v: Any) -> None:
 
 def _path(flag: str, v: Any) -> None:
     if not isinstance(v, str) or not v.strip():
-        raise ConfigError(f"{flag}: expected a folder path, got {v!r}")
+        raise ConfigError(f"{flag}: expected a path, got {v!r}")
 
 
 def _prices(flag: str, v: Any) -> None:

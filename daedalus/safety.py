@@ -4,6 +4,8 @@
     inside(base, path)        `path` resolved lies under `base` (refused otherwise)
     file_stem(name)           any display name -> a safe file-name stem (h100/sxm -> h100_sxm)
     mathtext_escape(s)        text for a matplotlib label, with `$` (mathtext) escaped
+    escape_figure_text(fig)   every fixed text of a figure (titles, labels, legends) escaped so
+                              (tick labels are drawn by formatters and left alone)
     neutralise_csv(df)        cells starting with = + - @ (or tab / CR) quoted for spreadsheets
     html(s)                   text for HTML, escaped once (quotes included)
 """
@@ -64,6 +66,66 @@ def mathtext_escape(s: Any) -> str:
     return str(s).replace("\\$", "$").replace("$", r"\$")
 
 
+_MPL_MATH = re.compile(r"\$\\mathdefault\{[^$]*\}\$|\$\\times\\mathdefault\{[^$]*\}\$")  # matplotlib's own
+
+
+def escape_figure_text(fig) -> None:
+    """Escape `$` in every title, axis label, legend entry, annotation and tick label of a matplotlib
+    figure, before it is drawn: names come from data files and flags (`$\\frac{1}{$` would crash the
+    draw), and the report draws no mathtext of its own. Tick formatters are wrapped, since tick
+    labels are made at draw time; the `$\\mathdefault{10^{3}}$` labels matplotlib's own numeric
+    formatters make are kept."""
+    from matplotlib.text import Text
+
+    for t in fig.findobj(Text):
+        s = t.get_text()
+        if "$" in s:
+            t.set_text(mathtext_escape(s))
+    for ax in fig.axes:
+        for axis in (ax.xaxis, ax.yaxis):
+            for get, put in ((axis.get_major_formatter, axis.set_major_formatter),
+                             (axis.get_minor_formatter, axis.set_minor_formatter)):
+                f = get()
+                if not getattr(f, "_daedalus_escaped", False):
+                    put(_escaped_formatter(f))
+
+
+def _label_escape(s: str) -> str:
+    return s if "$" not in s or _MPL_MATH.fullmatch(s) else mathtext_escape(s)
+
+
+def _escaped_formatter(inner):
+    """A tick formatter that delegates to `inner` and escapes the labels it makes."""
+    from matplotlib.ticker import Formatter
+
+    class Escaped(Formatter):
+        _daedalus_escaped = True
+
+        def __call__(self, x, pos=None):
+            return _label_escape(inner(x, pos))
+
+        def format_ticks(self, values):
+            return [_label_escape(s) for s in inner.format_ticks(values)]
+
+        def set_locs(self, locs):
+            inner.set_locs(locs)
+
+        def get_offset(self):
+            return inner.get_offset()
+
+        def format_data(self, value):
+            return inner.format_data(value)
+
+        def format_data_short(self, value):
+            return inner.format_data_short(value)
+
+        def set_axis(self, axis):
+            super().set_axis(axis)
+            inner.set_axis(axis)
+
+    return Escaped()
+
+
 def neutralise_cell(v: Any) -> Any:
     """A string that a spreadsheet would read as a formula gets a leading `'`; numbers pass
     (a negative number is data, not a formula)."""
@@ -75,13 +137,23 @@ def neutralise_cell(v: Any) -> Any:
 
 
 def neutralise_csv(df):
-    """A copy of a DataFrame with its text cells (and column names) neutralised for CSV export."""
-    out = df.copy()
-    for col in out.columns:
-        if out[col].dtype == object:
-            out[col] = out[col].map(neutralise_cell)
-    out.columns = [neutralise_cell(c) for c in out.columns]
-    return out
+    """The DataFrame with its text cells (and column names) neutralised for CSV export; the same
+    object when no cell needs it (the common case costs one vectorised scan per text column)."""
+    out = None
+    for col in df.columns:
+        s = df[col]
+        if s.dtype != object and str(s.dtype) not in ("string", "str"):
+            continue
+        text = s.astype(str)
+        hit = text.str.startswith(FORMULA_START) & s.map(lambda v: isinstance(v, str))
+        if hit.any():
+            out = df.copy() if out is None else out
+            out.loc[hit, col] = s[hit].map(neutralise_cell)
+    names = [neutralise_cell(c) for c in df.columns]
+    if names != list(df.columns):
+        out = df.copy() if out is None else out
+        out.columns = names
+    return df if out is None else out
 
 
 def html(s: Any) -> str:
