@@ -3,7 +3,8 @@
   python -m bench.comm --world-size 4                 # spawns 4 local ranks: gloo on CPU, NCCL on GPUs
   torchrun --nnodes 2 --nproc-per-node 8 -m bench.comm --full   # across nodes, unchanged: RANK,
                                                       # WORLD_SIZE, LOCAL_RANK come from the environment
-Local runs rendezvous on 127.0.0.1 only. Each size: correctness check, warm-up, then repeats within a
+Local runs rendezvous through a file store in a private temporary folder (no listening socket)
+and keep gloo / NCCL traffic on the loopback interface. Each size: correctness check, warm-up, then repeats within a
 time budget; every repeat's time is the slowest rank's. Writes into the run folder (atomically):
   comm.csv           one row per collective x size: median, spread, algbw, busbw
   comm_compare.csv   the comm model (simulators.comm) on a fabric fitted to these measurements
@@ -26,6 +27,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from simulators.checks import integer
 from simulators.comm import compare_comm
 
 from .run_folder import DEFAULT_RESULTS, new_run_id, write_atomic
@@ -39,7 +41,6 @@ WARMUP = {True: 2, False: 5}
 MIN_REPEATS, MAX_REPEATS = 5, 200
 LARGE_SPREAD = 0.25  # warn when the interquartile range exceeds this share of the median
 ELEMENT_BYTES = 4  # float32 payloads
-LOCAL_ADDR = "127.0.0.1"
 COLUMNS = ["collective", "world_size", "backend", "device", "bytes", "median_s", "p25_s", "p75_s", "min_s", "cv",
            "iqr_over_median", "repeats", "algbw_bytes_per_s", "busbw_bytes_per_s", "correct"]
 BUS_FACTOR = {"all_reduce": lambda n: 2.0 * (n - 1) / n, "all_to_all": lambda n: (n - 1) / n}
@@ -131,14 +132,35 @@ def measure(sizes: list[int], quick: bool) -> list[dict]:
     return rows
 
 
-def _spawned(rank: int, world: int, backend: str, port: int, sizes: list[int], quick: bool, result: str) -> None:
+def loopback_ifname() -> str | None:
+    """The loopback interface's name (`lo` on Linux, `lo0` on macOS), or None when none is listed."""
+    try:
+        names = [name for _, name in socket.if_nameindex()]
+    except (OSError, AttributeError):
+        return None
+    return next((n for n in names if n == "lo"), next((n for n in names if n.startswith("lo")), None))
+
+
+def _local_only_env() -> None:
+    """Keep a local run's traffic on loopback: gloo's and NCCL's socket transports bind to the
+    interface named here (left alone when the user set one)."""
+    lo = loopback_ifname()
+    if lo is not None:
+        os.environ.setdefault("GLOO_SOCKET_IFNAME", lo)
+        os.environ.setdefault("NCCL_SOCKET_IFNAME", lo)
+
+
+def _spawned(rank: int, world: int, backend: str, store_path: str, sizes: list[int], quick: bool,
+             result: str) -> None:
     import torch
     import torch.distributed as dist
 
     torch.set_num_threads(1)  # local ranks share the host's cores
-    os.environ["MASTER_ADDR"] = LOCAL_ADDR
-    os.environ["MASTER_PORT"] = str(port)
-    dist.init_process_group(backend, rank=rank, world_size=world)
+    _local_only_env()
+    # Rendezvous through a file in a private temporary folder: no TCP store listening on any
+    # interface (a TCPStore's server binds to all of them, whatever MASTER_ADDR says).
+    store = dist.FileStore(store_path, world)
+    dist.init_process_group(backend, store=store, rank=rank, world_size=world)
     try:
         rows = measure(sizes, quick)
         if rank == 0:
@@ -146,12 +168,6 @@ def _spawned(rank: int, world: int, backend: str, port: int, sizes: list[int], q
         dist.barrier()
     finally:
         dist.destroy_process_group()
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((LOCAL_ADDR, 0))
-        return s.getsockname()[1]
 
 
 def default_backend(world_size: int) -> str:
@@ -206,14 +222,14 @@ def run_comm_bench(out_dir: Path, world_size: int = 2, quick: bool = True, backe
         finally:
             dist.destroy_process_group()
         return df
-    if world_size < 2:
-        raise ValueError(f"world_size: a collective needs at least 2 ranks, got {world_size}")
+    world_size = integer(world_size, "world_size", minimum=2)
     import torch.multiprocessing as mp
 
     backend = backend or default_backend(world_size)
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp:  # mode 0700: the store file is this user's alone
         result = str(Path(tmp) / "rows.json")
-        mp.spawn(_spawned, args=(world_size, backend, _free_port(), list(sizes), quick, result), nprocs=world_size,
+        store = str(Path(tmp) / "store")
+        mp.spawn(_spawned, args=(world_size, backend, store, list(sizes), quick, result), nprocs=world_size,
                  join=True)
         rows = json.loads(Path(result).read_text())
     return write_results(out_dir, rows, _environment(backend, world_size, quick, "spawn"))

@@ -110,7 +110,7 @@ def _as_number(flag: str, v: Any) -> float:
 
 def _positive(flag: str, v: Any) -> None:
     if _as_number(flag, v) <= 0:
-        raise ConfigError(f"{flag}: expected a number > 0, got {v!r}")
+        raise ConfigError(f"{flag}: expected a positive number, got {v!r}")
 
 
 def _non_negative(flag: str, v: Any) -> None:
@@ -118,9 +118,11 @@ def _non_negative(flag: str, v: Any) -> None:
         raise ConfigError(f"{flag}: expected a number >= 0, got {v!r}")
 
 
-def _fraction(flag: str, v: Any) -> None:
-    if not 0 <= _as_number(flag, v) <= 1:
-        raise ConfigError(f"{flag}: expected a fraction in [0, 1], got {v!r}")
+def _below_one(word: str) -> Callable[[str, Any], None]:
+    def check(flag: str, v: Any) -> None:
+        if not 0 <= _as_number(flag, v) < 1:
+            raise ConfigError(f"{flag}: expected a {word} in [0, 1), got {v!r}")
+    return check
 
 
 def _integer(minimum: int) -> Callable[[str, Any], None]:
@@ -137,8 +139,8 @@ def _integer(minimum: int) -> Callable[[str, Any], None]:
 def _component(flag: str, v: Any) -> None:
     from .safety import path_component
 
-    if v == "" and flag == "--resume":
-        return  # bare --resume: the newest run
+    if v == "":
+        return  # a bare `--resume` / `--run-id` (nargs='?'): the newest run
     if isinstance(v, str):
         path_component(v, flag)
 
@@ -151,7 +153,7 @@ def _names(flag: str, v: Any) -> None:
 
 def _path(flag: str, v: Any) -> None:
     if not isinstance(v, str) or not v.strip():
-        raise ConfigError(f"{flag}: expected a folder path, got {v!r}")
+        raise ConfigError(f"{flag}: expected a path, got {v!r}")
 
 
 def _prices(flag: str, v: Any) -> None:
@@ -176,9 +178,10 @@ def _layout(flag: str, v: Any) -> None:
 
 RULES: dict[str, Callable[[str, Any], None]] = {
     "routing_skew": _non_negative, "budget_s": _positive, "ttft_ms": _positive, "tpot_ms": _positive,
-    "request_rate": _positive, "mtp_acceptance": _fraction, "cache_hit_rate": _fraction,
+    "request_rate": _positive, "mtp_acceptance": _below_one("probability"),
+    "cache_hit_rate": _below_one("fraction"),
     "decode_tokens": _integer(1), "max_cases": _integer(1), "world_size": _integer(1), "devices": _integer(1),
-    "tp": _integer(1), "max_devices": _integer(1), "mtp_drafts": _integer(0), "redundant_experts": _integer(0),
+    "tp": _integer(1), "max_devices": _integer(1), "mtp_drafts": _integer(1), "redundant_experts": _integer(0),
     "run_id": _component, "run": _component, "resume": _component,
     "model": _names, "hardware": _names, "breakdown_model": _names, "breakdown_hardware": _names,
     "results": _path, "out": _path, "price_per_hour": _prices, "decode_layout": _layout, "prefill_layout": _layout,

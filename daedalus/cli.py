@@ -105,6 +105,8 @@ def describe_os_error(exc: OSError) -> tuple[str, int]:
             errno.EACCES: " (no permission)", errno.ENAMETOOLONG: " (a name is too long)",
             errno.ENOTDIR: " (a file where a folder is expected)", errno.EISDIR: " (a folder where a file is expected)",
             }.get(exc.errno, "")
+    if exc.errno == errno.EEXIST and exc.filename is not None and not os.path.isdir(exc.filename):
+        hint = " (a file where a folder is expected)"
     where = f"{os.fspath(path)}: " if path is not None else "writing output: " if exc.errno == errno.ENOSPC else ""
     code = EXIT_INPUT if exc.errno in BAD_INPUT_ERRNOS else EXIT_ENV
     return f"error: {where}{reason}{hint if hint.strip(' ()').lower() not in reason.lower() else ''}", code

@@ -8,11 +8,14 @@ from __future__ import annotations
 import sys
 from typing import BinaryIO, TextIO
 
+from .safety import neutralise_csv
+
 PYARROW_FROM_ROWS = 20_000  # below this pandas is fast enough and keeps its exact number format
 
 
 def write_csv(df, out: TextIO | None = None) -> None:
     out = out or sys.stdout
+    df = neutralise_csv(df)  # cells starting with = + - @ quoted: no spreadsheet formulas
     if len(df) >= PYARROW_FROM_ROWS:
         try:
             import pyarrow as pa

@@ -21,6 +21,8 @@ from typing import Any, TextIO
 
 from simulators.errors import ConfigError
 
+from .safety import neutralise_cell, neutralise_csv
+
 FORMATS = ("table", "csv", "json")
 TABLE_WIDTH = 120  # the terminal the default views are made for (when stdout is not a terminal)
 MIN_TEXT_WIDTH = 12  # text cells are shortened with "…" down to this when a table must shrink
@@ -330,7 +332,7 @@ def emit(data: Any, fmt: str, out: TextIO | None = None, *, json_records: list |
     out = out or sys.stdout
     if fmt == "csv" and hasattr(data, "to_csv") and hasattr(data, "columns"):  # a DataFrame: its own fast writer
         cols = select([str(c) for c in data.columns], columns, None)
-        data[cols].to_csv(out, index=False)
+        neutralise_csv(data[cols]).to_csv(out, index=False)  # `=cmd` names: no spreadsheet formulas
         return
     rows = as_records(data)
     available = column_names(rows, data)
@@ -345,9 +347,9 @@ def emit(data: Any, fmt: str, out: TextIO | None = None, *, json_records: list |
     elif fmt == "csv":
         cols = select(available, columns, None)
         writer = csv.writer(out, lineterminator="\n")
-        writer.writerow(cols)
+        writer.writerow([neutralise_cell(c) for c in cols])
         for r in rows:
-            writer.writerow([_csv_value(r.get(c)) for c in cols])
+            writer.writerow([neutralise_cell(_csv_value(r.get(c))) for c in cols])
     elif fmt == "table":
         cols = select(available, columns, default_columns)
         if title:

@@ -155,10 +155,14 @@ def parse_text(text: str, where: str, *, json_syntax: bool = False) -> Any:
             raise ConfigError(f"{where}: nesting too deep") from None
         _check_depth(value, where)
         return value
-    loader = _Loader(text)
-    loader.where = where
+    loader = None
     try:
+        loader = _Loader(text)  # the reader refuses control characters here already
+        loader.where = where
         return loader.get_single_data()
+    except yaml.reader.ReaderError as exc:
+        raise ConfigError(f"{where}: malformed file: {exc.reason} (character {exc.character!r} at offset "
+                          f"{exc.position})") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         at = f" at line {mark.line + 1}" if mark is not None else ""
@@ -172,7 +176,8 @@ def parse_text(text: str, where: str, *, json_syntax: bool = False) -> Any:
     except RecursionError:
         raise ConfigError(f"{where}: nesting too deep") from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
 
 
 def read_data(path: str | os.PathLike) -> Any:

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from daedalus.safety import file_stem
 from simulators.errors import ConfigError
 from simulators.hardware import HardwareProfile, resolve_profile
 from simulators.model_config import ModelConfig
@@ -121,7 +122,8 @@ def draw(kinds: Sequence[str], models: Sequence[ModelConfig], profiles: Sequence
             measured = inputs.measured if inputs is not None and inputs.host_profile is not None else None
             for hw in profiles:
                 meas = measured if measured is not None and hw.vendor == "host" else None
-                figures.append((f"roofline_{hw.name}", ps.roofline_figure(sim.roofline_ops, hw, measured_df=meas)))
+                figures.append((f"roofline_{file_stem(hw.name)}",
+                                ps.roofline_figure(sim.roofline_ops, hw, measured_df=meas)))
         elif kind == "op-breakdown":
             figures.append(("op_breakdown", ps.op_breakdown_figure(sim.breakdown_ops, model=models[0].name,
                                                                    hardware=profiles[0].name)))

@@ -12,6 +12,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from bench.run_folder import write_atomic
+from daedalus.safety import escape_figure_text
 
 DPI = 130
 
@@ -61,6 +62,7 @@ def pareto_figure(pareto: pd.DataFrame, title: str = "", chosen: pd.DataFrame | 
     ax.set_title(title or "Decode Pareto front; circles: chosen deployment", fontsize=9.5)
     if len(pareto):
         ax.legend(fontsize=8, ncol=2, loc="lower left")
+    escape_figure_text(fig)  # names with `$` would be parsed as mathtext (and crash the layout)
     fig.tight_layout()
     return fig
 

@@ -15,6 +15,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, LogFormatter, LogLocator, NullFormatter, NullLocator
 
+from daedalus.safety import escape_figure_text, file_stem
 from simulators.errors import ConfigError
 from simulators.units import GB, TB
 
@@ -195,6 +196,7 @@ def save_one(fig: Figure, path: str | Path, flag: str = "--plot", dpi: int = DPI
         raise ConfigError(f"{flag}: folder {str(path.parent)!r} does not exist")
     tmp = path.with_name(f".{path.name}.tmp")
     fmt = path.suffix.lower()[1:]
+    escape_figure_text(fig)  # names with `$` would be parsed as mathtext (and crash the draw)
     fig.savefig(tmp, format=fmt, dpi=dpi, metadata={"Date": None} if fmt == "svg" else None)
     tmp.replace(path)
     return path
@@ -204,7 +206,8 @@ def save_figure(fig: Figure, out_dir: str | Path, name: str) -> list[Path]:
     """Write `<name>.png` (dpi DPI) and `<name>.svg`; returns [png, svg]."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    paths = [out / f"{name}.png", out / f"{name}.svg"]
+    paths = [out / f"{file_stem(name)}.png", out / f"{file_stem(name)}.svg"]  # a name with `/` stays in `out`
+    escape_figure_text(fig)
     for p in paths:
         fig.savefig(p, dpi=DPI, metadata={"Date": None} if p.suffix == ".svg" else None)
     return paths
