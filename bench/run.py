@@ -29,6 +29,7 @@ from .kernels.common import KernelCheckError
 from . import run_folder as rf
 from .contention import wait_for_quiet
 from .registry import spec
+from .run_lock import RunLock
 from .run_folder import find_run as _find_run
 from .run_folder import new_run_id as _new_run_id
 from .run_folder import write_atomic
@@ -147,7 +148,17 @@ def _time_case(wl: workloads.Workload, dev: Device, timing: TimingConfig, flushe
     return best, attempts
 
 
-def run_cases(cases: Sequence[Case], dev: Device, results_dir: Path | str, run_id: str | None = None, *,
+def run_cases(cases: Sequence[Case], dev: Device, results_dir: Path | str, run_id: str | None = None,
+              **kwargs) -> pd.DataFrame:
+    """`_run_cases` holding the run folder's lock: a second process on the same run id (a second
+    bench, a --resume of a run still measuring) is refused with one line instead of overwriting."""
+    results_dir = Path(results_dir)
+    run_id = run_id or new_run_id(results_dir)
+    with RunLock(results_dir / run_id, "bench"):
+        return _run_cases(cases, dev, results_dir, run_id, **kwargs)
+
+
+def _run_cases(cases: Sequence[Case], dev: Device, results_dir: Path | str, run_id: str | None = None, *,
               resume: bool = False, timing: TimingConfig = TimingConfig(), probe: bool = True,
               progress: bool = True, max_cases: int | None = None, env_extra: dict | None = None,
               on_case_done: Callable[[Case, dict], None] | None = None, noise_probe=None,

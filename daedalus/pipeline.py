@@ -201,6 +201,13 @@ def validate(run_dir: Path, hardware: str | None = None, all_kernels: bool = Fal
              write_calibration: bool = True) -> Validation:
     """Leave-one-out validation of the run; writes validation_cases.csv / validation_summary.csv and,
     against the run's own profile, the fitted calibration block (fit on all scored cases)."""
+    from bench.run_lock import RunLock
+
+    with RunLock(run_dir, "validate"):  # not while a bench is still writing this run
+        return _validate(run_dir, hardware, all_kernels, write_calibration)
+
+
+def _validate(run_dir: Path, hardware: str | None, all_kernels: bool, write_calibration: bool) -> Validation:
     from simulators import fit as F
 
     measured, notes = load_measured(run_dir, all_kernels)

@@ -191,3 +191,24 @@ def test_the_timed_workload_runs_its_cases_kernel(case, cpu):
     else:  # MLA [B, S, H, ...]
         m = model_config(case.model)
         assert tuple(out.shape[:3]) == (case.batch, case.query_len, m.num_attention_heads)
+
+
+def test_a_run_in_use_is_refused_not_overwritten(tmp_path, cpu):
+    """While one process holds a run folder, a second one on the same run id gets one line, exit 2."""
+    import subprocess
+    import sys
+
+    run = tmp_path / "r1"
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from bench.run_lock import RunLock; "
+                               "l = RunLock(sys.argv[1]).acquire(); print('held', flush=True); time.sleep(30)",
+                               str(run)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(ConfigError, match="in use"):
+            run_cases(tiny_cases()[:1], cpu, tmp_path, "r1", timing=FAST, probe=False, progress=False)
+        assert not (run / "measured.csv").exists()
+    finally:
+        holder.kill()
+        holder.wait()
+    run_cases(tiny_cases()[:1], cpu, tmp_path, "r1", timing=FAST, probe=False, progress=False)  # taken over
+    assert (run / "measured.csv").exists()
