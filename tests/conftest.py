@@ -34,3 +34,19 @@ def tiny_model(attention: str = "gqa", **overrides) -> ModelConfig:
         base.update(kv_lora_rank=128, qk_rope_head_dim=16, qk_nope_head_dim=32, v_head_dim=32, q_lora_rank=64)
     base.update(overrides)
     return ModelConfig(**base)
+
+
+@pytest.fixture(scope="session")
+def pro() -> ModelConfig:
+    """DeepSeek-V4-Pro as shipped."""
+    from simulators.model_config import resolve_model
+
+    return resolve_model("deepseek-v4-pro")
+
+
+@pytest.fixture(scope="session")
+def flash() -> ModelConfig:
+    """DeepSeek-V4-Flash as shipped."""
+    from simulators.model_config import resolve_model
+
+    return resolve_model("deepseek-v4-flash")

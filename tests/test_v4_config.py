@@ -20,15 +20,6 @@ from simulators.units import GiB
 DATA = Path(__file__).parent / "data"
 
 
-@pytest.fixture(scope="module")
-def pro():
-    return resolve_model("deepseek-v4-pro")
-
-
-@pytest.fixture(scope="module")
-def flash():
-    return resolve_model("deepseek-v4-flash")
-
 
 def test_layer_schedule_matches_the_report(pro, flash):
     # Report §4.2.1 (S1): Pro "first two layers HCA", Flash "first two layers pure SWA", then

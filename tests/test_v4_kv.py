@@ -20,15 +20,6 @@ from simulators.kv_ledger import (
 from simulators.model_config import resolve_model
 
 
-@pytest.fixture(scope="module")
-def pro():
-    return resolve_model("deepseek-v4-pro")
-
-
-@pytest.fixture(scope="module")
-def flash():
-    return resolve_model("deepseek-v4-flash")
-
 
 def test_entry_layouts_match_flashmla_and_deepgemm(pro):
     v3, v32 = resolve_model("deepseek-v3"), resolve_model("deepseek-v3.2-exp")
