@@ -206,11 +206,13 @@ def gemm_cases(dt: str, square=(512, 1024, 2048), skinny_m=(1, 4, 16, 64), skinn
 
 
 def read_sizes(stream_bytes: int, smallest: int = int(MiB)) -> list[int]:
-    """Reference read sizes: x4 steps from 1 MiB (cache-resident) up to stream_bytes (DRAM)."""
+    """Reference read sizes: x2 steps from 1 MiB (cache-resident) up to stream_bytes (DRAM). x2, not
+    coarser: a host's bandwidth falls 2-3x across its last-level cache within one factor of 2-4 in
+    size, and a log-log interpolation over a wider step misses that cliff."""
     sizes, n = [], smallest
     while n < stream_bytes:
         sizes.append(n)
-        n *= 4
+        n *= 2
     return sizes + [stream_bytes]
 
 
@@ -229,8 +231,8 @@ def scored_peak_cases(dt: str, stream_bytes: int, nk: int = 4096) -> list[Case]:
     c += [Case("gemm", dtype=dt, m=m, n=nk // 2, k=nk // 2) for m in (48, 256)]
     c += [Case("gemm", dtype=dt, m=n, n=n, k=n) for n in (768, 1536)]
     grid = set(read_sizes(stream_bytes))
-    sizes = [int(stream_bytes * f) for f in (1 / 512, 3 / 512, 3 / 256, 3 / 128, 3 / 64, 3 / 32, 3 / 16, 1 / 2)]
-    sizes = list(dict.fromkeys(n if n >= MiB else int(1.5 * MiB) for n in sizes))
+    # 1.5 x 2^k MiB: between the reference sizes, cache- to DRAM-resident (8 of them below stream_bytes)
+    sizes = [int(1.5 * MiB) << k for k in range(16) if int(1.5 * MiB) << k < stream_bytes][-8:]
     c += [Case("read", dtype="fp32", n_bytes=n) for n in sizes if n not in grid]  # off the reference grid
     c += [Case("copy", dtype="fp32", n_bytes=n) for n in sizes]
     return c
