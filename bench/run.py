@@ -30,6 +30,7 @@ from .device import CacheFlusher, Device, is_oom, make_probe, set_threads
 from .env import collect_env, utc_now
 from .kernels.common import KernelCheckError
 from . import run_folder as rf
+from .run_folder import MEASURED_COLUMNS
 from .contention import wait_for_quiet
 from .registry import spec
 from .run_lock import RunLock
@@ -38,15 +39,6 @@ from .run_folder import new_run_id as _new_run_id
 from .journal_store import JournalStore
 from .timing import Measurement, TimingConfig, measure, summarize
 
-MEASURED_COLUMNS = [
-    "run_id", "case_id", "kernel", "family", "variant", "model", "phase", "batch", "query_len", "context", "tokens",
-    "dtype", "cache_state", "m", "n", "k", "n_bytes", "role", "device", "flop", "bytes_read", "bytes_written",
-    "bytes", "rows", "n_ops",
-    "median_s", "iqr_s", "cv", "min_s", "p90_s", "n_samples", "inner_calls", "achieved_flop_per_s",
-    "achieved_bytes_per_s", "distinct_experts", "expected_distinct_experts", "probe_compute_ratio",
-    "probe_memory_ratio", "probe_parallel_ratio", "probe_retries", "probe_wait_s", "probe_quiet",
-    "other_cpu_cores", "contention_wait_s", "attempts", "passes", "noisy", "status", "skip_reason", "time_utc",
-]
 FILES = {"measured": rf.MEASURED, "samples": rf.SAMPLES, "expert_load": rf.EXPERT_LOAD, "env": rf.ENV}
 COUNT_OPS_BELOW_S = 0.2  # count dispatched ops of calls shorter than this (longer: overhead negligible)
 
