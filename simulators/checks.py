@@ -8,6 +8,8 @@ expected. Pure: no I/O.
     fraction(v, where)                finite in [0, 1]
     name(v, where)                    non-empty string, no control characters
     int_list(v, where, minimum=1)     list/tuple of integer(...)
+    text(v, where, default)           a string (None: default)
+    boolean(v, where)                 true / false only
 """
 
 from __future__ import annotations
@@ -85,6 +87,21 @@ def name(v: Any, where: str) -> str:
     if any(ord(c) < 32 or ord(c) == 127 for c in v):
         raise ConfigError(f"{where}: control characters in name {v!r}")
     return v.strip()
+
+
+def text(v: Any, where: str, default: str = "") -> str:
+    """A string (None: `default`); a number or a mapping where text belongs is refused."""
+    if v is None:
+        return default
+    if not isinstance(v, str):
+        raise ConfigError(f"{where}: expected a string, got {v!r}")
+    return v
+
+
+def boolean(v: Any, where: str) -> bool:
+    if not _is_bool(v):
+        raise ConfigError(f"{where}: expected true or false, got {v!r}")
+    return bool(v)
 
 
 def int_list(v: Any, where: str, minimum: int | None = 1) -> list[int]:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .checks import int_list, integer, positive_number
+from .checks import boolean, int_list, integer, positive_number, text
 from .errors import ConfigError
 from .hardware import read_yaml
 from .provenance import Sourced, parse_sourced
@@ -128,22 +128,6 @@ def _int(cfg: dict, key: str, where: str, *, default: Any = None, minimum: int =
         raise ConfigError(f"{where}: field '{key}': expected an integer, got {value!r}")
     top = MAX_LAYERS if key.endswith("layers") else MAX_DIM
     return integer(value, f"{where}: field '{key}'", minimum, top)
-
-
-def _text(cfg: dict, key: str, where: str, default: str) -> str:
-    value = cfg.get(key)
-    if value is None:
-        return default
-    if not isinstance(value, str):
-        raise ConfigError(f"{where}: field '{key}': expected a string, got {value!r}")
-    return value
-
-
-def _flag(cfg: dict, key: str, where: str, default: bool = False) -> bool:
-    value = cfg.get(key, default)
-    if not isinstance(value, bool):
-        raise ConfigError(f"{where}: field '{key}': expected true or false, got {value!r}")
-    return value
 
 
 def _weight_dtype(cfg: dict, where: str) -> str:
@@ -299,11 +283,11 @@ def parse_hf_config(cfg: Any, where: str, name: str) -> dict[str, Any]:
             n_moe_layers=n_moe,
             n_group=_int(cfg, "n_group", where, default=1),
             topk_group=_int(cfg, "topk_group", where, default=1),
-            scoring_func=_text(cfg, "scoring_func", where, "softmax"),
+            scoring_func=text(cfg.get("scoring_func"), f"{where}: field 'scoring_func'", "softmax"),
             routed_scaling_factor=positive_number(cfg.get("routed_scaling_factor") or 1.0,
                                                   f"{where}: field 'routed_scaling_factor'"),
-            norm_topk_prob=_flag(cfg, "norm_topk_prob", where),
-            topk_method=_text(cfg, "topk_method", where, ""),
+            norm_topk_prob=boolean(cfg.get("norm_topk_prob", False), f"{where}: field 'norm_topk_prob'"),
+            topk_method=text(cfg.get("topk_method"), f"{where}: field 'topk_method'", ""),
             intermediate_size=dense_inter,
         )
     else:
@@ -337,9 +321,7 @@ def parse_hf_config(cfg: Any, where: str, name: str) -> dict[str, Any]:
                 index_n_heads=_int(cfg, "index_n_heads", where),
                 index_head_dim=_int(cfg, "index_head_dim", where),
             )
-    tie = cfg.get("tie_word_embeddings", False)
-    if not isinstance(tie, bool):
-        raise ConfigError(f"{where}: field 'tie_word_embeddings': expected true or false, got {tie!r}")
+    tie = boolean(cfg.get("tie_word_embeddings", False), f"{where}: field 'tie_word_embeddings'")
     return dict(
         name=name,
         vocab_size=vocab,
