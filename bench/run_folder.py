@@ -3,6 +3,9 @@ only writer of the run's `hardware_profile.yaml` (the measured peaks from the be
 calibration block from validation, both merged into one document in one YAML style).
 
     env.json                 environment of the run (device, lscpu, versions, git), resumes appended
+    cases.jsonl              the journal: one fsync'd line per finished case (bench/journal.py); the
+                             three tables below are views rebuilt from it
+    .lock                    the one writer's lock (bench/run_lock.py)
     measured.csv             one row per benchmark case (status ok or skipped)
     samples.csv              case_id, sample, time_s: every raw timing sample
     expert_load.csv          case_id, expert, tokens: routed tokens per expert of MoE cases

@@ -262,3 +262,29 @@ def test_simulate_api_never_crashes_and_never_returns_a_non_finite_number(batch,
     num = r.totals.select_dtypes("number")
     assert num.map(math.isfinite).all().all()
     assert (r.totals["batch"] == batch).all() and (r.totals["time_s"] > 0).all()
+
+
+_BASE_HF = {"hidden_size": 256, "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2,
+            "vocab_size": 1000, "intermediate_size": 512, "n_routed_experts": 8, "num_experts_per_tok": 2,
+            "moe_intermediate_size": 64, "first_k_dense_replace": 1, "kv_lora_rank": 64, "qk_nope_head_dim": 32,
+            "qk_rope_head_dim": 16, "v_head_dim": 32, "routed_scaling_factor": 1.0}
+_value = st.one_of(_any, st.integers(0, 4096), st.lists(st.integers(-2, 8), max_size=3),
+                   st.dictionaries(st.text(max_size=2), st.integers(), max_size=2))
+
+
+@settings(max_examples=80, deadline=None)
+@given(changes=st.dictionaries(st.sampled_from(sorted(_BASE_HF) + ["mlp_only_layers", "norm_topk_prob",
+                                                                    "torch_dtype", "head_dim"]), _value, max_size=3))
+def test_model_loader_fuzz_one_line_or_a_model_with_finite_results(changes):
+    from simulators.model_config import parse_hf_config, ModelConfig
+
+    cfg = {**_BASE_HF, **changes}
+    try:
+        m = ModelConfig(**parse_hf_config(cfg, "fuzz.json", "fuzz"))
+        r = simulate([m], [resolve_profile("h100-sxm")], phases=["decode", "prefill"], batches=[1, 8],
+                     contexts=[128], per_op=False)
+    except ConfigError as exc:
+        assert "\n" not in str(exc) and str(exc).startswith("fuzz.json")
+        return
+    assert r.totals.select_dtypes("number").map(math.isfinite).all().all()
+    assert (r.totals["time_s"] > 0).all()
