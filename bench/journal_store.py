@@ -1,5 +1,5 @@
 """`JournalStore`: the tables of one run folder with the journal (bench/journal.py) as the record of
-truth; a drop-in for bench.run.RunStore (same methods and `rows`).
+truth; the sweep runner's (bench/run.py) only store.
 
     add(row, samples, load)   append the case to cases.jsonl (fsync'd: from here on the case is
                               finished), then rewrite measured.csv / samples.csv / expert_load.csv
@@ -52,6 +52,11 @@ class JournalStore:
         self._loads: dict[str, list[int]] = {}
 
     # ---- reading ----------------------------------------------------------------------------------
+    def has_cases(self) -> bool:
+        """Whether the folder already holds measured cases (journal or, from before it, measured.csv)."""
+        return any((self.dir / name).exists() and (self.dir / name).stat().st_size > 0
+                   for name in (self.journal.path.name, rf.MEASURED))
+
     def load(self) -> set[str]:
         """Read what a previous (interrupted) run finished; return its case ids."""
         self._clean_temp_files()

@@ -1,6 +1,9 @@
 """The sweep runner: check -> noise probe -> build -> time -> results/<run-id>/, one case at a time.
 
-Files (rewritten atomically after every case, so an interrupted run keeps what it finished):
+Files (bench/journal_store.py): a case is finished when its line in cases.jsonl (append-only,
+fsync'd, checksummed) is durable; the tables below are views rebuilt atomically from it after
+every case, and again on --resume (so a crash between two writes loses nothing):
+    cases.jsonl      the journal: one line per finished case (row, raw samples, expert load)
     measured.csv     one row per case (status ok or skipped)
     samples.csv      case_id, sample, time_s: every raw timing sample
     expert_load.csv  case_id, expert, tokens: routed tokens per expert of MoE cases
@@ -10,7 +13,6 @@ Files (rewritten atomically after every case, so an interrupted run keeps what i
 from __future__ import annotations
 
 import gc
-import json
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -19,6 +21,7 @@ from pathlib import Path
 import pandas as pd
 from tqdm import tqdm
 
+from simulators.errors import ConfigError
 from simulators.moe import expected_distinct_experts
 
 from . import workloads
@@ -27,23 +30,15 @@ from .device import CacheFlusher, Device, is_oom, make_probe, set_threads
 from .env import collect_env, utc_now
 from .kernels.common import KernelCheckError
 from . import run_folder as rf
+from .run_folder import MEASURED_COLUMNS
 from .contention import wait_for_quiet
 from .registry import spec
 from .run_lock import RunLock
 from .run_folder import find_run as _find_run
 from .run_folder import new_run_id as _new_run_id
-from .run_folder import write_atomic
+from .journal_store import JournalStore
 from .timing import Measurement, TimingConfig, measure, summarize
 
-MEASURED_COLUMNS = [
-    "run_id", "case_id", "kernel", "family", "variant", "model", "phase", "batch", "query_len", "context", "tokens",
-    "dtype", "cache_state", "m", "n", "k", "n_bytes", "role", "device", "flop", "bytes_read", "bytes_written",
-    "bytes", "rows", "n_ops",
-    "median_s", "iqr_s", "cv", "min_s", "p90_s", "n_samples", "inner_calls", "achieved_flop_per_s",
-    "achieved_bytes_per_s", "distinct_experts", "expected_distinct_experts", "probe_compute_ratio",
-    "probe_memory_ratio", "probe_parallel_ratio", "probe_retries", "probe_wait_s", "probe_quiet",
-    "other_cpu_cores", "contention_wait_s", "attempts", "passes", "noisy", "status", "skip_reason", "time_utc",
-]
 FILES = {"measured": rf.MEASURED, "samples": rf.SAMPLES, "expert_load": rf.EXPERT_LOAD, "env": rf.ENV}
 COUNT_OPS_BELOW_S = 0.2  # count dispatched ops of calls shorter than this (longer: overhead negligible)
 
@@ -55,68 +50,6 @@ def new_run_id(results_dir: Path, prefix: str = "run") -> str:
 def find_run(results_dir: Path, run_id: str | None) -> str:
     """--resume [ID]: the named run, or the newest run folder (one with env.json)."""
     return _find_run(results_dir, run_id, need=FILES["env"], flag="--resume").name
-
-
-class RunStore:
-    """The tables of one run folder, kept in memory and rewritten atomically after each case."""
-
-    def __init__(self, out_dir: Path):
-        self.dir = out_dir
-        self.dir.mkdir(parents=True, exist_ok=True)
-        self.rows: list[dict] = []
-        self.samples: list[pd.DataFrame] = []
-        self.loads: list[pd.DataFrame] = []
-
-    def load(self) -> set[str]:
-        """Read what a previous (interrupted) run finished; return its case ids."""
-        def read(name: str) -> pd.DataFrame | None:
-            p = self.dir / FILES[name]
-            return pd.read_csv(p, keep_default_na=False, na_values=[""]) if p.exists() and p.stat().st_size else None
-
-        measured = read("measured")
-        if measured is not None:
-            self.rows = measured.to_dict("records")
-        for name, target in (("samples", self.samples), ("expert_load", self.loads)):
-            df = read(name)
-            if df is not None:
-                target.append(df)
-        return {r["case_id"] for r in self.rows}
-
-    def add(self, row: dict, samples_s: Sequence[float] = (), load: Sequence[int] | None = None) -> None:
-        """Record a finished case; a case measured again (second pass) replaces its earlier row."""
-        again = [i for i, r in enumerate(self.rows) if r["case_id"] == row["case_id"]]
-        if again:
-            self.rows.pop(again[0])
-            self.samples = [df[df["case_id"] != row["case_id"]] for df in self.samples]
-            self.loads = [df[df["case_id"] != row["case_id"]] for df in self.loads]
-        self.rows.append(row)
-        if len(samples_s):
-            self.samples.append(pd.DataFrame({"case_id": row["case_id"], "sample": range(len(samples_s)),
-                                              "time_s": list(samples_s)}))
-        if load is not None:
-            self.loads.append(pd.DataFrame({"case_id": row["case_id"], "expert": range(len(load)),
-                                            "tokens": list(load)}))
-        self.flush()
-
-    def measured(self) -> pd.DataFrame:
-        return pd.DataFrame(self.rows).reindex(columns=MEASURED_COLUMNS + [
-            c for c in (self.rows[0] if self.rows else {}) if c not in MEASURED_COLUMNS])
-
-    def flush(self) -> None:
-        write_atomic(self.dir / FILES["measured"], self.measured())
-        cols = {"samples": ["case_id", "sample", "time_s"], "expert_load": ["case_id", "expert", "tokens"]}
-        for name, parts in (("samples", self.samples), ("expert_load", self.loads)):
-            df = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=cols[name])
-            write_atomic(self.dir / FILES[name], df)
-
-    def write_env(self, env: dict, resumed: bool) -> None:
-        path = self.dir / FILES["env"]
-        if resumed and path.exists():
-            old = json.loads(path.read_text())
-            old.setdefault("resumed", []).append({"time_utc": env["time_utc"], "argv": env.get("argv"),
-                                                  "git": env.get("git")})
-            env = old
-        write_atomic(path, json.dumps(env, indent=1, default=str) + "\n")
 
 
 def base_row(run_id: str, case: Case, dev: Device) -> dict:
@@ -172,8 +105,15 @@ def _run_cases(cases: Sequence[Case], dev: Device, results_dir: Path | str, run_
     """
     results_dir = Path(results_dir)
     run_id = run_id or new_run_id(results_dir)
-    store = RunStore(results_dir / run_id)
-    done = store.load() if resume else set()
+    store = JournalStore(results_dir / run_id, MEASURED_COLUMNS,
+                         say=lambda msg: tqdm.write(f"daedalus bench: {msg}", file=sys.stderr))
+    if resume:
+        done = store.load()
+    elif store.has_cases():  # checked under the lock: a second writer that started fresh meanwhile
+        raise ConfigError(f"run {run_id} already holds measured cases ({store.dir}); continue it with "
+                          f"--resume {run_id} or pick a new --run-id")
+    else:
+        done = set()
     threads = set_threads() if dev.kind == "cpu" else os.cpu_count() or 1
     store.write_env(collect_env(dev, threads, {"run_id": run_id, **(env_extra or {})}), resumed=resume)
     noise = noise_probe if noise_probe is not None else (make_probe(dev) if probe else None)
@@ -230,7 +170,7 @@ def _run_cases(cases: Sequence[Case], dev: Device, results_dir: Path | str, run_
     return store.measured()
 
 
-def _is_noisy(store: RunStore, case_id: str) -> bool:
+def _is_noisy(store: JournalStore, case_id: str) -> bool:
     row = next((r for r in store.rows if r["case_id"] == case_id), None)
     return bool(row and row.get("status") == "ok" and row.get("noisy"))
 

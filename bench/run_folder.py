@@ -3,6 +3,9 @@ only writer of the run's `hardware_profile.yaml` (the measured peaks from the be
 calibration block from validation, both merged into one document in one YAML style).
 
     env.json                 environment of the run (device, lscpu, versions, git), resumes appended
+    cases.jsonl              the journal: one fsync'd line per finished case (bench/journal.py); the
+                             three tables below are views rebuilt from it
+    .lock                    the one writer's lock (bench/run_lock.py)
     measured.csv             one row per benchmark case (status ok or skipped)
     samples.csv              case_id, sample, time_s: every raw timing sample
     expert_load.csv          case_id, expert, tokens: routed tokens per expert of MoE cases
@@ -48,6 +51,17 @@ OPS = "ops.csv"
 MEMORY = "memory.csv"
 FIGURES = "figures"
 REPORT = "report.html"
+
+# measured.csv, in this order (the sweep runner writes it; cases.jsonl rows rebuild it)
+MEASURED_COLUMNS = [
+    "run_id", "case_id", "kernel", "family", "variant", "model", "phase", "batch", "query_len", "context", "tokens",
+    "dtype", "cache_state", "m", "n", "k", "n_bytes", "role", "device", "flop", "bytes_read", "bytes_written",
+    "bytes", "rows", "n_ops",
+    "median_s", "iqr_s", "cv", "min_s", "p90_s", "n_samples", "inner_calls", "achieved_flop_per_s",
+    "achieved_bytes_per_s", "distinct_experts", "expected_distinct_experts", "probe_compute_ratio",
+    "probe_memory_ratio", "probe_parallel_ratio", "probe_retries", "probe_wait_s", "probe_quiet",
+    "other_cpu_cores", "contention_wait_s", "attempts", "passes", "noisy", "status", "skip_reason", "time_utc",
+]
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)
@@ -126,9 +140,10 @@ def write_atomic(path: Path, data: str | bytes | pd.DataFrame) -> Path:
 def read_env(run_dir: Path) -> dict[str, Any]:
     """env.json of a run ({} when absent or unreadable: callers treat the environment as unknown)."""
     try:
-        return json.loads((run_dir / ENV).read_text())
-    except (OSError, ValueError):
+        doc = json.loads((run_dir / ENV).read_text())
+    except (OSError, ValueError, RecursionError):
         return {}
+    return doc if isinstance(doc, dict) else {}
 
 
 # ---- the measured hardware profile: one writer ---------------------------------------------------

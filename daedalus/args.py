@@ -9,7 +9,7 @@ from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from simulators.checks import INT_LIMIT
+from simulators.checks import INT_LIMIT, integer
 from simulators.errors import ConfigError
 from simulators.hardware import resolve_profile
 from simulators.variants import resolve_variant
@@ -127,12 +127,7 @@ def _below_one(word: str) -> Callable[[str, Any], None]:
 
 def _integer(minimum: int) -> Callable[[str, Any], None]:
     def check(flag: str, v: Any) -> None:
-        if isinstance(v, bool) or not isinstance(v, int):
-            raise ConfigError(f"{flag}: expected an integer, got {v!r}")
-        if v < minimum:
-            raise ConfigError(f"{flag}: expected an integer >= {minimum}, got {v}")
-        if v >= INT_LIMIT:
-            raise ConfigError(f"{flag}: expected an integer below 2**63, got {v}")
+        integer(v, flag, minimum)  # the core's validator: the same words for the flag and the API field
     return check
 
 

@@ -204,7 +204,21 @@ def validate(run_dir: Path, hardware: str | None = None, all_kernels: bool = Fal
     from bench.run_lock import RunLock
 
     with RunLock(run_dir, "validate"):  # not while a bench is still writing this run
+        refresh_views(run_dir, "validate")
         return _validate(run_dir, hardware, all_kernels, write_calibration)
+
+
+def refresh_views(run_dir: Path, command: str) -> None:
+    """Rebuild measured.csv / samples.csv / expert_load.csv from the run's journal (cases.jsonl), so
+    a crash between the journal and the views (or a torn last entry, named on stderr) is repaired
+    before the run is read. Call with the run's lock held."""
+    from bench.journal import JOURNAL
+
+    if not (run_dir / JOURNAL).exists():
+        return
+    from bench.journal_store import JournalStore
+
+    JournalStore(run_dir, rf.MEASURED_COLUMNS, say=lambda msg: sys.stderr.write(f"daedalus {command}: {msg}\n")).load()
 
 
 def _validate(run_dir: Path, hardware: str | None, all_kernels: bool, write_calibration: bool) -> Validation:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .checks import boolean, int_list, integer, positive_number, text
 from .errors import ConfigError
 from .hardware import read_yaml
 from .provenance import Sourced, parse_sourced
@@ -113,17 +114,20 @@ class ModelConfig:
         return sum(1 for k in self.kinds if k == kind)
 
 
+MAX_DIM = 2**31 - 1  # any width / count; products of a few stay exact in int64 and finite in float
+MAX_LAYERS = 100_000  # one entry per layer is kept (kinds); no model has more than a few hundred
+
+
 def _int(cfg: dict, key: str, where: str, *, default: Any = None, minimum: int = 1) -> int:
     value = cfg.get(key, default)
     if value is None:
         if default is None:
             raise ConfigError(f"{where}: missing required field '{key}'")
         value = default
-    if isinstance(value, bool) or not isinstance(value, int):
+    if isinstance(value, float):  # 4096.0 is a whole number only by accident of a writer: refuse floats
         raise ConfigError(f"{where}: field '{key}': expected an integer, got {value!r}")
-    if value < minimum:
-        raise ConfigError(f"{where}: field '{key}': expected an integer >= {minimum}, got {value}")
-    return value
+    top = MAX_LAYERS if key.endswith("layers") else MAX_DIM
+    return integer(value, f"{where}: field '{key}'", minimum, top)
 
 
 def _weight_dtype(cfg: dict, where: str) -> str:
@@ -234,7 +238,7 @@ def _moe_layers(cfg: dict, n_layers: int, n_experts: int, where: str) -> int:
         return sum(1 for i in range(n_layers) if i >= first_dense and i % freq == 0)
     if "decoder_sparse_step" in cfg or "mlp_only_layers" in cfg:  # Qwen2/3-MoE
         step = _int(cfg, "decoder_sparse_step", where, default=1)
-        dense_only = set(cfg.get("mlp_only_layers") or [])
+        dense_only = set(int_list(cfg.get("mlp_only_layers") or [], f"{where}: field 'mlp_only_layers'", 0))
         return sum(1 for i in range(n_layers) if i not in dense_only and (i + 1) % step == 0)
     return n_layers  # Mixtral: every layer
 
@@ -279,10 +283,11 @@ def parse_hf_config(cfg: Any, where: str, name: str) -> dict[str, Any]:
             n_moe_layers=n_moe,
             n_group=_int(cfg, "n_group", where, default=1),
             topk_group=_int(cfg, "topk_group", where, default=1),
-            scoring_func=str(cfg.get("scoring_func", "softmax")),
-            routed_scaling_factor=float(cfg.get("routed_scaling_factor") or 1.0),
-            norm_topk_prob=bool(cfg.get("norm_topk_prob", False)),
-            topk_method=str(cfg.get("topk_method") or ""),
+            scoring_func=text(cfg.get("scoring_func"), f"{where}: field 'scoring_func'", "softmax"),
+            routed_scaling_factor=positive_number(cfg.get("routed_scaling_factor") or 1.0,
+                                                  f"{where}: field 'routed_scaling_factor'"),
+            norm_topk_prob=boolean(cfg.get("norm_topk_prob", False), f"{where}: field 'norm_topk_prob'"),
+            topk_method=text(cfg.get("topk_method"), f"{where}: field 'topk_method'", ""),
             intermediate_size=dense_inter,
         )
     else:
@@ -316,9 +321,7 @@ def parse_hf_config(cfg: Any, where: str, name: str) -> dict[str, Any]:
                 index_n_heads=_int(cfg, "index_n_heads", where),
                 index_head_dim=_int(cfg, "index_head_dim", where),
             )
-    tie = cfg.get("tie_word_embeddings", False)
-    if not isinstance(tie, bool):
-        raise ConfigError(f"{where}: field 'tie_word_embeddings': expected true or false, got {tie!r}")
+    tie = boolean(cfg.get("tie_word_embeddings", False), f"{where}: field 'tie_word_embeddings'")
     return dict(
         name=name,
         vocab_size=vocab,

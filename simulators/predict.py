@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from .attention import MLA_MODES, kv_bytes_per_token
+from . import checks as C
 from .errors import ConfigError
 from .hardware import HardwareProfile
 from .kv_ledger import COMPONENTS, kv_bytes_per_device
@@ -45,30 +46,42 @@ class Dtypes:
 
 
 def _check_axis(name: str, values: Sequence, minimum: int = 1) -> np.ndarray:
-    arr = np.asarray(list(values))
-    if arr.size == 0:
+    """Whole numbers >= minimum and <= 2**53 (exact in float64), one clear line otherwise."""
+    if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
+        raise ConfigError(f"{name}: expected a list of integers, got {values!r}")
+    values = list(values)
+    if not values:
         raise ConfigError(f"{name}: expected at least one value")
-    if not np.issubdtype(arr.dtype, np.number) or (arr < minimum).any():
-        raise ConfigError(f"{name}: expected integers >= {minimum}, got {list(values)}")
-    return arr.astype(np.float64)
+    return np.asarray([C.integer(v, f"{name}[{i}]", minimum, C.MAX_TOKENS) for i, v in enumerate(values)],
+                      dtype=np.float64)
 
 
 def case_grid(phases: Iterable[str], batches: Sequence[int], contexts: Sequence[int],
               decode_tokens: int = 1) -> pd.DataFrame:
     """Cartesian grid of cases. Prefill: S = L = context (whole prompt in one step).
     Decode: S = decode_tokens (1, or 1 + accepted MTP drafts), L = context."""
-    phases = list(phases)
+    phases = [phases] if isinstance(phases, str) else list(phases)
     bad = [p for p in phases if p not in PHASES]
     if bad or not phases:
         raise ConfigError(f"phase: expected prefill and/or decode, got {phases}")
     b = _check_axis("batch", batches)
     c = _check_axis("context", contexts)
+    decode_tokens = C.integer(decode_tokens, "decode_tokens", 1, C.MAX_TOKENS)
+    if b.max() * max(c.max() if "prefill" in phases else min(decode_tokens, c.max()), 1) > C.MAX_TOKENS:
+        raise ConfigError(f"batch x tokens per step: {b.max():.0f} x up to {c.max():.0f} exceeds 2**53 tokens")
     ph, bb, cc = np.meshgrid(np.arange(len(phases)), b, c, indexing="ij")
     phase = np.asarray(phases)[ph.ravel()]
     context = cc.ravel()
     query = np.where(phase == "prefill", context, np.minimum(decode_tokens, context))
     return pd.DataFrame({"phase": phase, "batch": bb.ravel().astype(np.int64),
                          "query_len": query.astype(np.int64), "context": context.astype(np.int64)})
+
+
+def _count(name: str, x: np.ndarray) -> np.ndarray:
+    """A count as int64, refused (never wrapped) when it is not finite or beyond 2**53."""
+    if not np.isfinite(x).all() or (x > C.MAX_TOKENS).any():
+        raise ConfigError(f"{name}: beyond 2**53 (a model or context far outside the modelled range)")
+    return x.astype(np.int64)
 
 
 @dataclass
@@ -83,6 +96,9 @@ def simulate(models: Sequence[ModelConfig], profiles: Sequence[HardwareProfile],
              per_op: bool = True) -> SimResult:
     """Models x hardware x phase x batch x context. Totals sum per-op roofline times."""
     full = case_grid(phases, batches, contexts, decode_tokens)
+    routing_skew = C.number(routing_skew, "routing_skew", 0.0)
+    if not isinstance(per_op, bool):
+        raise ConfigError(f"per_op: expected true or false, got {per_op!r}")
     totals: list[pd.DataFrame] = []
     op_cols: dict[str, list] = {}
     for m in models:
@@ -130,18 +146,28 @@ def simulate(models: Sequence[ModelConfig], profiles: Sequence[HardwareProfile],
                 frame["kv_bytes"] = kv_b
                 frame["activation_bytes"] = act_b
                 frame["memory_required_bytes"] = required
-                frame["devices_for_memory"] = np.ceil(required / hw.memory_bytes.value).astype(np.int64)
+                frame["devices_for_memory"] = _count("devices_for_memory", np.ceil(required / hw.memory_bytes.value))
                 frame["params_total"] = pc.total
                 frame["params_active"] = pc.active
                 totals.append(frame)
                 if per_op:
                     _append_op_rows(op_cols, m.name, hw.name, grid, ops, times, flop, byt, comp, mem, time)
     totals_df = pd.concat(totals, ignore_index=True)
+    _check_finite(totals_df)
     ops_df = None
     if per_op:
         ops_df = pd.DataFrame({k: np.concatenate(v) for k, v in op_cols.items()})
         ops_df["arithmetic_intensity_flop_per_byte"] = ops_df["flop"] / ops_df["bytes"]
     return SimResult(totals_df, ops_df)
+
+
+def _check_finite(df: pd.DataFrame) -> None:
+    """No NaN / inf leaves the simulator as a number: a result that overflowed or divided by zero is
+    refused with its column named (the inputs passed their checks, so it is a range problem)."""
+    num = df.select_dtypes("number")
+    bad = [c for c in num.columns if not np.isfinite(num[c].to_numpy(np.float64)).all()]
+    if bad:
+        raise ConfigError(f"{', '.join(bad)}: not a finite result (inputs far outside the modelled range)")
 
 
 def resolve_mla_mode(mla_mode: str, phase: str) -> str:
@@ -184,7 +210,8 @@ def memory_table(models: Sequence[ModelConfig], batches=(1,), contexts=(4096,), 
     profiles, whether it fits on `devices` of each and the largest batch / context that would.
     tp > 1: `kv_per_device_bytes` with the batch spread over devices / tp DP groups (MLA's and
     V4's single KV head replicated on every TP rank, GQA heads split)."""
-    if tp < 1 or devices % tp:
+    devices = C.integer(devices, "devices", 1, C.MAX_TOKENS)
+    if C.integer(tp, "tp", 1, C.MAX_TOKENS) < 1 or devices % tp:
         raise ConfigError(f"tp: expected a divisor of devices ({devices}), got {tp}")
     grid = case_grid(["decode"], batches, contexts)
     B, L = grid["batch"].to_numpy(np.float64), grid["context"].to_numpy(np.float64)

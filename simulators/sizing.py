@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from .comm import OVERLAPS, Fabric, all_reduce_time_s, element_bytes, ep_time_s, send_time_s, two_micro_batch_step_s
+from . import checks as C
 from .errors import ConfigError
 from .expert_load import Routing, rank_loads
 from .hardware import HardwareProfile
@@ -72,18 +73,17 @@ class Workload:
     cache_hit_rate: float = 0.0  # share of input tokens found in a prefix cache (not recomputed)
 
     def check(self) -> None:
-        if self.input_len < 1 or self.output_len < 1:
-            raise ConfigError(f"input_len / output_len: expected positive token counts, got "
-                              f"{self.input_len} and {self.output_len}")
+        """Every field through the shared validators (simulators/checks.py): finite, in range, right type."""
+        C.integer(self.input_len, "input_len", 1, C.MAX_TOKENS)
+        C.integer(self.output_len, "output_len", 1, C.MAX_TOKENS)
         for flag, v in (("ttft_s", self.ttft_s), ("tpot_s", self.tpot_s),
                         ("request_rate_per_s", self.request_rate_per_s)):
-            if v is not None and not v > 0:
-                raise ConfigError(f"{flag}: expected a positive number, got {v}")
-        if not 0.0 <= self.mtp_acceptance < 1.0:
+            if v is not None:
+                C.positive_number(v, flag)
+        if not 0.0 <= C.number(self.mtp_acceptance, "mtp_acceptance") < 1.0:
             raise ConfigError(f"mtp_acceptance: expected a probability in [0, 1), got {self.mtp_acceptance}")
-        if self.mtp_drafts < 1:
-            raise ConfigError(f"mtp_drafts: expected a positive integer, got {self.mtp_drafts}")
-        if not 0.0 <= self.cache_hit_rate < 1.0:
+        C.integer(self.mtp_drafts, "mtp_drafts", 1, 64)
+        if not 0.0 <= C.number(self.cache_hit_rate, "cache_hit_rate") < 1.0:
             raise ConfigError(f"cache_hit_rate: expected a fraction in [0, 1), got {self.cache_hit_rate}")
 
     @property
@@ -129,8 +129,8 @@ class PlanOptions:
     prefill_batch: float | None = None
 
     def check(self) -> None:
-        if self.max_devices < 1:
-            raise ConfigError(f"max_devices: expected a positive integer, got {self.max_devices}")
+        C.integer(self.max_devices, "max_devices", 1, C.MAX_TOKENS)
+        C.integer(self.redundant_experts, "redundant_experts", 0, C.MAX_TOKENS)
         if self.objective not in OBJECTIVES:
             raise ConfigError(f"objective: expected one of {', '.join(OBJECTIVES)}, got {self.objective!r}")
         if self.overlap not in OVERLAPS:
@@ -138,13 +138,14 @@ class PlanOptions:
         Mode.parse(self.mode, "mode")
         canonical_dtype(self.dispatch_dtype, "dispatch_dtype")
         canonical_dtype(self.combine_dtype, "combine_dtype")
-        if not 0 < self.memory_utilization <= 1:
+        if not 0 < C.number(self.memory_utilization, "memory_utilization") <= 1:
             raise ConfigError(f"memory_utilization: expected (0, 1], got {self.memory_utilization}")
-        if self.routing_skew < 0:
-            raise ConfigError(f"routing_skew: expected a number >= 0, got {self.routing_skew}")
+        C.number(self.routing_skew, "routing_skew", 0.0)
         for name, price in self.price_usd_per_hour:
-            if not price > 0:
-                raise ConfigError(f"price_per_hour {name}: expected a positive $ per device-hour, got {price}")
+            C.positive_number(price, f"price_per_hour {name}")
+        for field in ("decode_batch", "prefill_batch"):
+            if getattr(self, field) is not None:
+                C.positive_number(getattr(self, field), field)
 
     @property
     def routing_model(self) -> Routing:

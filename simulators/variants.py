@@ -11,7 +11,11 @@ import dataclasses
 from functools import cache
 
 from .errors import ConfigError
-from .model_config import ModelConfig, resolve_model
+from .model_config import MAX_DIM, MAX_LAYERS, ModelConfig, resolve_model
+
+# fields a model file requires >= 1 (the loader's rule); the others may be 0 (a feature switched off)
+_POSITIVE = ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads", "num_key_value_heads",
+             "head_dim", "intermediate_size", "n_group", "topk_group")
 
 ALIASES = {"kv_heads": "num_key_value_heads", "heads": "num_attention_heads", "layers": "num_hidden_layers",
            "hidden": "hidden_size"}
@@ -33,17 +37,47 @@ def apply_variant(m: ModelConfig, variant: str, spec: str) -> ModelConfig:
             raise ConfigError(f"model variant {spec!r}: {key.strip()!r} is not a variable integer field "
                               f"(expected field=value with field one of: {known})")
         v = value.strip()
-        if not v.isdigit() or int(v) < 0 or int(v) >= 2**31:
-            raise ConfigError(f"model variant {spec!r}: {field} expects a non-negative integer, got {v!r}")
+        top = MAX_LAYERS if field.endswith("layers") else MAX_DIM
+        if not (v.isascii() and v.isdigit()) or int(v) > top:
+            raise ConfigError(f"model variant {spec!r}: {field} expects a non-negative integer <= {top}, got {v!r}")
         changes[field] = int(v)
     if not changes:
         raise ConfigError(f"model variant {spec!r}: expected name:field=value[,field=value]")
-    if "num_key_value_heads" in changes:
-        g = changes["num_key_value_heads"]
-        h = changes.get("num_attention_heads", m.num_attention_heads)
-        if g < 1 or h % g:
-            raise ConfigError(f"model variant {spec!r}: kv_heads={g} must be >= 1 and divide the {h} query heads")
-    return dataclasses.replace(m, name=spec, **changes)
+    out = dataclasses.replace(m, name=spec, **changes)
+    _check(out, changes, spec)
+    return out
+
+
+def _check(m: ModelConfig, changes: dict[str, int], spec: str) -> None:
+    """The loader's rules that a changed field can break (a model file would be refused for them)."""
+    where = f"model variant {spec!r}"
+    for f in _POSITIVE:
+        if f in changes and changes[f] < 1:
+            raise ConfigError(f"{where}: {f} expects an integer >= 1, got {changes[f]}")
+    g, h = m.num_key_value_heads, m.num_attention_heads
+    if h % g:
+        raise ConfigError(f"{where}: kv_heads={g} must divide the {h} query heads")
+    if m.n_routed_experts and not 1 <= m.num_experts_per_tok <= m.n_routed_experts:
+        raise ConfigError(f"{where}: num_experts_per_tok={m.num_experts_per_tok} must be in [1, n_routed_experts="
+                          f"{m.n_routed_experts}]")
+    if m.n_routed_experts and m.moe_intermediate_size < 1:
+        raise ConfigError(f"{where}: moe_intermediate_size expects an integer >= 1 in an MoE model")
+    if "n_routed_experts" in changes and m.n_routed_experts and not m.n_moe_layers:
+        raise ConfigError(f"{where}: n_routed_experts on a dense model adds no MoE layer (make a model file)")
+    if m.n_moe_layers > m.num_hidden_layers or m.num_hash_layers > m.n_moe_layers:
+        raise ConfigError(f"{where}: {m.n_moe_layers} MoE layers ({m.num_hash_layers} hashed) do not fit in "
+                          f"{m.num_hidden_layers} layers (change n_moe_layers too)")
+    if m.layer_kinds and len(m.layer_kinds) != m.num_hidden_layers:
+        raise ConfigError(f"{where}: the model lists an attention kind per layer ({len(m.layer_kinds)}); "
+                          "num_hidden_layers cannot change without them (make a model file)")
+    if m.kv_lora_rank and min(m.qk_nope_head_dim, m.qk_rope_head_dim, m.v_head_dim) < 1:
+        raise ConfigError(f"{where}: an MLA model (kv_lora_rank > 0) needs qk_nope_head_dim, qk_rope_head_dim "
+                          "and v_head_dim >= 1")
+    if m.index_topk and min(m.index_n_heads, m.index_head_dim) < 1:
+        raise ConfigError(f"{where}: a sparse-attention model (index_topk > 0) needs index_n_heads and "
+                          "index_head_dim >= 1")
+    if m.o_groups and h % m.o_groups:
+        raise ConfigError(f"{where}: o_groups={m.o_groups} must divide the {h} query heads")
 
 
 @cache

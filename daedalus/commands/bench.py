@@ -46,7 +46,7 @@ def pick_run(results: Path, run_id: str | None, resume: str | None) -> tuple[str
         return rf.find_run(results, resume or run_id, need=rf.ENV, flag="--resume").name, True
     if run_id:
         rf.check_run_id(run_id)
-        if (results / run_id / rf.MEASURED).exists():
+        if any((results / run_id / name).exists() for name in (rf.MEASURED, "cases.jsonl")):
             raise ConfigError(f"--run-id: run {run_id!r} already exists under {results}; use --resume {run_id}")
         return run_id, False
     return rf.new_run_id("run", results), False

@@ -11,6 +11,7 @@ from simulators.claims.ledger import CLAIMS_FILE
 
 from ..args import add_format
 from ..output import emit
+from ..safety import neutralise_csv
 
 CSV_NAME = "claims.csv"
 TABLE_COLUMNS = ["id", "verdict", "published", "daedalus", "daedalus_low", "daedalus_high", "unit", "tolerance", "seeds"]
@@ -19,7 +20,7 @@ TABLE_COLUMNS = ["id", "verdict", "published", "daedalus", "daedalus_low", "daed
 def run(args) -> int:
     df = evaluate_claims(args.ledger)
     out = Path(args.out) if args.out else Path(args.results) / CSV_NAME
-    write_atomic(out, df)
+    write_atomic(out, neutralise_csv(df))  # an export: no spreadsheet formulas
     shown = df[TABLE_COLUMNS] if args.format == "table" else df
     counts = ", ".join(f"{n} {v}" for v, n in df["verdict"].value_counts().items())
     emit(shown, args.format, title=f"{len(df)} claims: {counts}; full ledger in {out}")

@@ -20,6 +20,7 @@ from simulators.predict import Dtypes
 
 from ..args import add_dtypes, add_format, add_hardware, add_models, int_list, models_from, profiles_from
 from ..output import emit
+from ..safety import neutralise_csv
 
 TABLE_COLUMNS = ["rank", "hardware", "feasible", "devices", "prefill_devices", "decode_devices", "tp", "ep", "dp",
                  "pp", "batch_per_device", "prefill_tokens_per_s_per_device", "decode_tokens_per_s_per_device",
@@ -172,8 +173,8 @@ def run(args) -> int:
     save = args.save or args.out
     if save:  # the plan's files only when asked for (--save DIR)
         out_dir = Path(save)
-        write_atomic(out_dir / "plan.csv", table)
-        write_atomic(out_dir / "pareto.csv", result.pareto)
+        write_atomic(out_dir / "plan.csv", neutralise_csv(table))  # `=cmd` names: no spreadsheet formulas
+        write_atomic(out_dir / "pareto.csv", neutralise_csv(result.pareto))
         inputs = {"model": model.name, "hardware": [h.name for h in profiles], "workload": wl.__dict__,
                   "options": {k: (v.__dict__ if hasattr(v, "__dict__") else v) for k, v in opt.__dict__.items()},
                   "precision": precision.__dict__}

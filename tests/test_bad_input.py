@@ -1,0 +1,290 @@
+"""Hostile input, one class at a time (issue 11): each case must end in exactly one line on stderr
+naming the file / flag / field and the right exit status (2 bad input, 1 environment, 130
+interrupted), never a traceback, a hang or a silently wrong number. The API refuses what the flag
+refuses, in the field's name."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from daedalus import cli
+from daedalus.cli import main
+from simulators.errors import ConfigError
+from simulators.hardware import resolve_profile
+from simulators.model_config import resolve_model
+from simulators.predict import memory_table, simulate
+from simulators.variants import resolve_variant
+
+ROOT = Path(__file__).resolve().parents[1]
+LLAMA = (ROOT / "simulators/model_configs/llama-3.1-8b.yaml").read_text()
+V2LITE = (ROOT / "simulators/model_configs/deepseek-v2-lite.yaml").read_text()
+H100 = (ROOT / "hardware_profiles/h100-sxm.yaml").read_text()
+
+
+def one_line(capsys, argv, code=2) -> str:
+    got = main(list(argv))
+    err = capsys.readouterr().err
+    lines = err.strip().splitlines()
+    assert got == code and len(lines) == 1, (got, err)
+    assert "Traceback" not in err
+    return lines[0]
+
+
+def with_field(text: str, field: str, value: str) -> str:
+    out, n = re.subn(rf"(?m)^(\s+{field}): .*$", rf"\1: {value}", text, count=1)
+    assert n == 1, field
+    return out
+
+
+# ---- loaders -------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("field,value,needle", [
+    ("num_hidden_layers", "9223372036854775808", "below 2**63"),  # would wrap / build a 2**63-entry tuple
+    ("num_hidden_layers", "200000", "<= 100000"),
+    ("hidden_size", "4096.0", "expected an integer"),
+    ("hidden_size", '"4096"', "expected an integer"),
+    ("hidden_size", "{a: 1}", "expected an integer"),
+    ("num_key_value_heads", "[8]", "expected an integer"),
+    ("head_dim", ".inf", "expected an integer"),
+    ("vocab_size", "3000000000", "<= 2147483647"),
+])
+def test_model_fields_of_the_wrong_type_or_range(tmp_path, capsys, field, value, needle):
+    path = tmp_path / "m.yaml"
+    path.write_text(with_field(LLAMA, field, value))
+    line = one_line(capsys, ["models", "--model", str(path)])
+    assert str(path) in line and f"'{field}'" in line and needle in line
+
+
+@pytest.mark.parametrize("field,value,needle", [
+    ("routed_scaling_factor", '"big"', "expected a number"),
+    ("routed_scaling_factor", ".nan", "finite"),
+    ("routed_scaling_factor", "-2.5", "positive"),
+    ("norm_topk_prob", "3", "true or false"),
+    ("scoring_func", "{a: 1}", "expected a string"),
+])
+def test_router_fields_are_typed(tmp_path, capsys, field, value, needle):
+    path = tmp_path / "m.yaml"
+    path.write_text(with_field(V2LITE, field, value))
+    line = one_line(capsys, ["models", "--model", str(path)])
+    assert f"'{field}'" in line and needle in line
+
+
+def test_unreadable_model_inputs(tmp_path, capsys):
+    bad = tmp_path / "latin1.yaml"
+    bad.write_bytes(LLAMA.encode().replace(b"Llama-3.1-8B", b"Llama\xe9"))
+    assert "not UTF-8" in one_line(capsys, ["models", "--model", str(bad)])
+    deep = tmp_path / "deep.yaml"
+    deep.write_text("a: " + "[" * 500 + "]" * 500 + "\n")
+    assert "nesting" in one_line(capsys, ["models", "--model", str(deep)])
+    dup = tmp_path / "dup.yaml"
+    dup.write_text(LLAMA.replace("  hidden_size: 4096\n", "  hidden_size: 4096\n  hidden_size: 8192\n"))
+    assert "duplicate key 'hidden_size'" in one_line(capsys, ["models", "--model", str(dup)])
+    assert "--model" in one_line(capsys, ["models", "--model", ""])
+    assert "directory" in one_line(capsys, ["models", "--model", str(tmp_path)])
+
+
+def test_a_fifo_as_model_path_is_refused_without_blocking(tmp_path, capsys):
+    fifo = tmp_path / "config.yaml"
+    os.mkfifo(fifo)
+    t0 = time.monotonic()
+    assert "FIFO" in one_line(capsys, ["models", "--model", str(fifo)])
+    assert time.monotonic() - t0 < 5
+
+
+def test_inf_and_huge_sourced_values_in_a_hardware_file(tmp_path, capsys):
+    for value in (".inf", "9223372036854775808", "-80.0e+9"):
+        path = tmp_path / "hw.yaml"
+        path.write_text(H100.replace("memory_bytes: {value: 80.0e+9", f"memory_bytes: {{value: {value}", 1))
+        line = one_line(capsys, ["simulate", "--hardware", str(path)])
+        assert str(path) in line and "memory_bytes" in line
+
+
+def test_zero_efficiency_is_refused_not_a_nan_time(tmp_path, capsys):
+    path = tmp_path / "hw.yaml"
+    path.write_text(H100.replace("gemm_bandwidth: {value: 2298.5e+9", "gemm_bandwidth: {value: 0", 1))
+    assert "gemm_bandwidth" in one_line(capsys, ["simulate", "--hardware", str(path)])
+
+
+# ---- numbers: the flag and the API field refuse alike --------------------------------------------
+
+@pytest.mark.parametrize("flag,value,api", [
+    ("--decode-tokens", "-1", dict(decode_tokens=-1)),
+    ("--decode-tokens", "0", dict(decode_tokens=0)),
+    ("--routing-skew", "nan", dict(routing_skew=math.nan)),
+    ("--routing-skew", "-0.5", dict(routing_skew=-0.5)),
+    ("--routing-skew", "inf", dict(routing_skew=math.inf)),
+    ("--batch", "1.5", dict(batches=[1.5])),
+    ("--batch", "0", dict(batches=[0])),
+    ("--context", "nan", dict(contexts=[math.nan])),
+    ("--batch", "9223372036854775808", dict(batches=[2**63])),
+])
+def test_flag_and_api_refuse_the_same_values(capsys, flag, value, api):
+    line = one_line(capsys, ["simulate", "--model", "llama-3.1-8b", "--hardware", "h100-sxm", flag, value])
+    assert flag in line
+    field = next(iter(api)).rstrip("es") if flag in ("--batch", "--context") else next(iter(api))
+    with pytest.raises(ConfigError, match=rf"^{field}"):
+        simulate([resolve_model("llama-3.1-8b")], [resolve_profile("h100-sxm")], **api)
+
+
+@pytest.mark.parametrize("argv", [["bench", "--budget-s", "nan"], ["bench", "--budget-s", "-1"],
+                                  ["bench", "--max-cases", "0"], ["plan", "--max-devices", "1.5"],
+                                  ["plan", "--request-rate", "inf"], ["memory", "--devices", "0"]])
+def test_bad_numeric_flags(capsys, argv):
+    assert argv[1] in one_line(capsys, argv)
+
+
+def test_huge_axes_are_refused_never_wrapped():
+    m, h = resolve_model("llama-3.1-8b"), resolve_profile("h100-sxm")
+    with pytest.raises(ConfigError, match="batch"):
+        simulate([m], [h], batches=[2**62])
+    with pytest.raises(ConfigError, match="exceeds 2\\*\\*53"):
+        simulate([m], [h], phases=["prefill"], batches=[2**30], contexts=[2**30])
+    with pytest.raises(ConfigError, match="^tp"):
+        memory_table([m], devices=8, tp=1.5)
+
+
+@pytest.mark.parametrize("spec,needle", [
+    ("llama-3.1-8b:layers=0", ">= 1"), ("llama-3.1-8b:hidden=0", ">= 1"), ("llama-3.1-8b:kv_heads=3", "divide"),
+    ("deepseek-v3:layers=4", "MoE layers"), ("deepseek-v3:num_experts_per_tok=300", "num_experts_per_tok"),
+    ("deepseek-v3:v_head_dim=0", "MLA"), ("deepseek-v4-flash:layers=50", "per layer"),
+    ("llama-3.1-8b:layers=²", "non-negative integer"), ("llama-3.1-8b:layers=1e3", "non-negative integer"),
+])
+def test_variants_are_checked_like_model_files(spec, needle):
+    with pytest.raises(ConfigError, match=re.escape(needle)):
+        resolve_variant(spec)
+
+
+# ---- names as paths, markup and cells ------------------------------------------------------------
+
+@pytest.mark.parametrize("run_id", ["../../x", "/tmp/x", "..", "a/b", ".hidden", "-x"])
+def test_run_ids_are_one_path_component_also_for_comm(tmp_path, capsys, run_id):
+    line = one_line(capsys, ["bench", "--comm", "--results", str(tmp_path), "--run-id", run_id])
+    assert "--run-id" in line
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_hostile_hardware_names_stay_in_their_folder_and_render(tmp_path, capsys):
+    for i, name in enumerate(["h100/../../evil", r"$\frac{1}{$", "=cmd|' /C calc'!A0"]):
+        path = tmp_path / f"hw{i}.yaml"
+        path.write_text(H100.replace("name: h100-sxm", f"name: {json.dumps(name)}", 1))  # JSON string = YAML
+        out = tmp_path / f"out{i}"
+        assert main(["plan", "--model", "llama-3.1-8b", "--hardware", str(path), "--plot", str(out / "p.png"),
+                     "--save", str(out / "save"), "--format", "csv"]) == 0, capsys.readouterr().err
+        printed = capsys.readouterr().out
+        assert main(["figures", "--out", str(out / "figs"), "--hardware", str(path), "--model", "llama-3.1-8b",
+                     "--kind", "roofline"]) == 0, capsys.readouterr().err
+        capsys.readouterr()
+        made = [p for p in tmp_path.rglob("*") if p.is_file() and p.parent != tmp_path]
+        assert all(p.relative_to(tmp_path).parts[0].startswith("out") for p in made)  # nothing outside
+        assert not [p for p in tmp_path.parent.glob("*evil*")]
+        assert (out / "p.png").stat().st_size > 0 and list((out / "figs").glob("roofline_*.png"))
+        if name.startswith("="):
+            assert "'=cmd" in printed and "\n=cmd" not in printed and ",=cmd" not in printed
+            assert ",=cmd" not in (out / "save" / "plan.csv").read_text()
+
+
+# ---- file-system errors and signals at the CLI boundary ------------------------------------------
+
+def test_a_file_where_a_folder_is_expected(tmp_path, capsys):
+    f = tmp_path / "file"
+    f.write_text("x")
+    assert str(f) in one_line(capsys, ["plan", "--model", "llama-3.1-8b", "--hardware", "h100-sxm",
+                                       "--save", str(f / "sub")])
+
+
+def test_a_name_too_long(tmp_path, capsys):
+    line = one_line(capsys, ["memory", "--model", "llama-3.1-8b", "--plot", str(tmp_path / ("a" * 300 + ".png"))])
+    assert "too long" in line
+
+
+def test_stdout_to_a_full_device_is_one_line_exit_1():
+    if not os.path.exists("/dev/full"):
+        pytest.skip("no /dev/full")
+    with open("/dev/full", "w") as full:
+        proc = subprocess.run([sys.executable, "-m", "daedalus", "hardware", "--provenance"], stdout=full,
+                              stderr=subprocess.PIPE, text=True, timeout=60, cwd=ROOT)
+    assert proc.returncode == 1 and proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+    assert "No space left" in proc.stderr
+
+
+@pytest.mark.parametrize("sig,word", [(signal.SIGTERM, "terminated"), (signal.SIGINT, "interrupted")])
+def test_sigterm_is_handled_like_ctrl_c(monkeypatch, capsys, sig, word):
+    import daedalus.commands.models as cmd
+
+    def busy(args):
+        os.kill(os.getpid(), sig)
+        time.sleep(5)  # the handler interrupts this
+        return 0
+    monkeypatch.setattr(cmd, "run", busy)
+    t0 = time.monotonic()
+    line = one_line(capsys, ["models"], code=130)
+    assert word in line and time.monotonic() - t0 < 4
+
+
+def test_os_errors_map_to_one_line_and_the_right_status():
+    import errno
+
+    cases = [(errno.ENOSPC, 1, "disk full"), (errno.EROFS, 1, "read-only"), (errno.EACCES, 1, "permission"),
+             (errno.ENOTDIR, 2, "folder"), (errno.ENAMETOOLONG, 2, "too long"), (errno.ENOENT, 2, "")]
+    for code, status, word in cases:
+        msg, got = cli.describe_os_error(OSError(code, os.strerror(code), "/x/y"))
+        assert got == status and "/x/y" in msg and word in msg.lower() and "\n" not in msg
+
+
+# ---- fuzz: the API on generated inputs -----------------------------------------------------------
+
+_any = st.one_of(st.integers(-2**70, 2**70), st.floats(allow_nan=True, allow_infinity=True), st.booleans(),
+                 st.text(max_size=4), st.none())
+
+
+@settings(max_examples=60, deadline=None)
+@given(batch=_any, context=_any, decode=_any, skew=_any)
+def test_simulate_api_never_crashes_and_never_returns_a_non_finite_number(batch, context, decode, skew):
+    m, h = resolve_model("deepseek-v2-lite"), resolve_profile("h100-sxm")
+    try:
+        r = simulate([m], [h], phases=["decode", "prefill"], batches=[batch], contexts=[context],
+                     decode_tokens=decode, routing_skew=skew, per_op=False)
+    except ConfigError as exc:
+        assert "\n" not in str(exc) and re.match(r"^(batch|context|decode_tokens|routing_skew)", str(exc))
+        return
+    num = r.totals.select_dtypes("number")
+    assert num.map(math.isfinite).all().all()
+    assert (r.totals["batch"] == batch).all() and (r.totals["time_s"] > 0).all()
+
+
+_BASE_HF = {"hidden_size": 256, "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2,
+            "vocab_size": 1000, "intermediate_size": 512, "n_routed_experts": 8, "num_experts_per_tok": 2,
+            "moe_intermediate_size": 64, "first_k_dense_replace": 1, "kv_lora_rank": 64, "qk_nope_head_dim": 32,
+            "qk_rope_head_dim": 16, "v_head_dim": 32, "routed_scaling_factor": 1.0}
+_value = st.one_of(_any, st.integers(0, 4096), st.lists(st.integers(-2, 8), max_size=3),
+                   st.dictionaries(st.text(max_size=2), st.integers(), max_size=2))
+
+
+@settings(max_examples=80, deadline=None)
+@given(changes=st.dictionaries(st.sampled_from(sorted(_BASE_HF) + ["mlp_only_layers", "norm_topk_prob",
+                                                                    "torch_dtype", "head_dim"]), _value, max_size=3))
+def test_model_loader_fuzz_one_line_or_a_model_with_finite_results(changes):
+    from simulators.model_config import parse_hf_config, ModelConfig
+
+    cfg = {**_BASE_HF, **changes}
+    try:
+        m = ModelConfig(**parse_hf_config(cfg, "fuzz.json", "fuzz"))
+        r = simulate([m], [resolve_profile("h100-sxm")], phases=["decode", "prefill"], batches=[1, 8],
+                     contexts=[128], per_op=False)
+    except ConfigError as exc:
+        assert "\n" not in str(exc) and str(exc).startswith("fuzz.json")
+        return
+    assert r.totals.select_dtypes("number").map(math.isfinite).all().all()
+    assert (r.totals["time_s"] > 0).all()
