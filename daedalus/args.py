@@ -53,8 +53,67 @@ def str_list(values: list[str] | None, default: list[str]) -> list[str]:
     return [s.strip() for chunk in values for s in chunk.split(",") if s.strip()]
 
 
-def add_format(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--format", choices=FORMATS, default="table", help="output format (default: table)")
+# enums the commands share; argparse `choices`, so a typo is refused at once (one line, exit 2)
+DEVICES = ("auto", "cpu", "cuda", "npu")  # bench.device.DEVICES (that module imports torch)
+BENCH_DTYPES = ("fp32", "bf16", "fp16")  # bench.device.TORCH_DTYPES
+MODES = ("achievable", "speed_of_light", "calibrated")  # simulators.roofline.MODES
+MLA_MODES = ("auto", "naive", "absorbed")  # simulators.attention.MLA_MODES + auto
+
+
+def _dtype_names() -> list[str]:
+    from simulators.units import DTYPE_ALIASES, DTYPE_BYTES
+
+    return list(DTYPE_BYTES) + list(DTYPE_ALIASES)
+
+
+def _lower(text: str) -> str:
+    return text.strip().lower()
+
+
+def add_format(p: argparse.ArgumentParser, what: str = "output") -> None:
+    p.add_argument("--format", choices=FORMATS, default="table", help=f"{what} format (default: table)")
+
+
+def add_results(p: argparse.ArgumentParser, default: str = "results") -> None:
+    p.add_argument("--results", default=default, metavar="DIR", help=f"folder of run folders (default: {default})")
+
+
+def add_run_id(p: argparse.ArgumentParser, help_text: str, **kw: Any) -> None:
+    """`--run-id ID` (the one spelling); `--run` stays as a hidden, deprecated alias."""
+    kw.setdefault("default", None)
+    p.add_argument("--run-id", dest="run_id", metavar="ID", help=help_text, **kw)
+    p.add_argument("--run", dest="run_id", help=argparse.SUPPRESS, **{k: v for k, v in kw.items() if k != "default"})
+
+
+def add_resume(p: argparse.ArgumentParser, help_text: str) -> None:
+    """`--resume` is a switch everywhere (the run named by --run-id, else the newest)."""
+    p.add_argument("--resume", action="store_true", help=help_text)
+
+
+def legacy_argv(argv: list[str]) -> list[str]:
+    """The older `--resume ID` (bench took a value) -> `--resume --run-id ID`. No daedalus command has
+    positional arguments, so a word after `--resume` can only be that old value."""
+    out: list[str] = []
+    for i, a in enumerate(argv):
+        out.append(a)
+        if a == "--resume" and i + 1 < len(argv) and not argv[i + 1].startswith("-"):
+            out.append("--run-id")
+        elif a.startswith("--resume="):
+            out[-1:] = ["--resume", "--run-id", a.partition("=")[2]]
+    return out
+
+
+def add_device(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--device", type=_lower, choices=DEVICES, default="auto",
+                   help="auto (default: cuda, then npu, then cpu), cpu, cuda or npu")
+
+
+def add_mode(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--mode", type=_lower, choices=MODES, default="achievable",
+                   help="achievable (default: published kernel rates), speed_of_light (datasheet peaks, an upper "
+                        "bound) or calibrated (a measured profile's rate curves)")
+    p.add_argument("--mla-mode", type=_lower, choices=MLA_MODES, default="auto",
+                   help="auto (default: naive prefill, absorbed decode), naive or absorbed")
 
 
 def add_models(p: argparse.ArgumentParser, help_default: str) -> None:
@@ -68,9 +127,23 @@ def add_hardware(p: argparse.ArgumentParser, help_default: str) -> None:
 
 
 def add_dtypes(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--weight-dtype", default=None, help="weight storage dtype (default: the checkpoint's)")
-    p.add_argument("--act-dtype", default="bf16", help="activation dtype (default: bf16)")
-    p.add_argument("--kv-dtype", default="bf16", help="KV-cache dtype (default: bf16; fp6 = 6-bit KV)")
+    names = _dtype_names()
+    meta = "{fp32,tf32,bf16,fp16,fp8,int8,fp6,fp4}"
+    p.add_argument("--weight-dtype", type=_lower, choices=names, metavar=meta, default=None,
+                   help="weight storage dtype (default: the checkpoint's)")
+    p.add_argument("--act-dtype", type=_lower, choices=names, metavar=meta, default="bf16",
+                   help="activation dtype (default: bf16)")
+    p.add_argument("--kv-dtype", type=_lower, choices=names, metavar=meta, default="bf16",
+                   help="KV-cache dtype (default: bf16; fp6 = 6-bit KV)")
+
+
+def wire_dtypes(p: argparse.ArgumentParser) -> None:
+    """EP dispatch / combine dtypes of `plan`."""
+    names = _dtype_names()
+    p.add_argument("--dispatch-dtype", type=_lower, choices=names, metavar="DTYPE", default="fp8",
+                   help="EP dispatch dtype (default fp8; bf16 ...)")
+    p.add_argument("--combine-dtype", type=_lower, choices=names, metavar="DTYPE", default="bf16",
+                   help="EP combine dtype (default bf16)")
 
 
 def model_specs(values: list[str] | None, default: list[str]) -> list[str]:
@@ -188,8 +261,8 @@ def _flag_names(parser: argparse.ArgumentParser) -> dict[str, str]:
     out = {}
     for action in parser._actions:  # noqa: SLF001 - argparse keeps no public list
         longs = [o for o in action.option_strings if o.startswith("--")]
-        if longs:
-            out[action.dest] = longs[0]
+        if longs and action.help is not argparse.SUPPRESS:  # a hidden alias (`--run`) never names the flag
+            out.setdefault(action.dest, longs[0])
     return out
 
 

@@ -65,11 +65,24 @@ def build_parser(names: list[str] | None = None) -> argparse.ArgumentParser:
     parser = _Parser(prog=PROG, description="Daedalus: roofline simulation and measured benchmarks of "
                      "DeepSeek-style LLMs (MLA attention, fine-grained MoE) on real hardware profiles.")
     parser.add_argument("--version", action=_Version)
+    _add_verbosity(parser, 0)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
     for name in COMMANDS if names is None else names:
         importlib.import_module(f"daedalus.commands.{name}").register(sub)
+    for p in sub.choices.values():  # also after the command: `daedalus bench --quick -q`
+        _add_verbosity(p, argparse.SUPPRESS)
     return parser
+
+
+VERBOSITY_HELP = ("-v: debug detail; -q: no progress or notes, only warnings, errors and the final 'done:' line "
+                  "(what, how long, noisy cases, where the files are); -qq: errors only")
+
+
+def _add_verbosity(p: argparse.ArgumentParser, default) -> None:
+    g = p.add_argument_group("verbosity (stderr; results on stdout are never affected)", VERBOSITY_HELP)
+    g.add_argument("-v", "--verbose", action="count", default=default, help="more detail on stderr (repeatable)")
+    g.add_argument("-q", "--quiet", action="count", default=default, help="less on stderr (repeatable)")
 
 
 def _one_line(msg: object) -> str:
@@ -139,10 +152,14 @@ def _command_names(argv: list[str]) -> list[str] | None:
 
 
 def _run(argv: list[str]) -> int:
-    from .args import check_flags
+    from . import log
+    from .args import check_flags, legacy_argv
 
+    argv = legacy_argv(argv)
     parser = build_parser(_command_names(argv))
     args = parser.parse_args(argv)
+    args.verbosity = getattr(args, "verbose", 0) - getattr(args, "quiet", 0)
+    log.setup(args.verbosity)
     sub = parser._subparsers._group_actions[0].choices.get(args.command) if parser._subparsers else None  # noqa: SLF001
     check_flags(args, sub)
     try:

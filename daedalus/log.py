@@ -13,12 +13,32 @@ from pathlib import Path
 from typing import TextIO
 
 LOGGER = "daedalus"
-_LEVELS = {-2: logging.ERROR, -1: logging.WARNING, 0: logging.INFO, 1: logging.DEBUG}
+DONE = 25  # between INFO and WARNING: the final `done:` line survives -q, not -qq
+logging.addLevelName(DONE, "DONE")
+_LEVELS = {-2: logging.ERROR, -1: DONE, 0: logging.INFO, 1: logging.DEBUG}
 
 
 def level_for(verbosity: int) -> int:
-    """-q -q: errors only; -q: warnings; default: info (progress); -v and more: debug."""
+    """-q -q: errors only; -q: warnings and the final `done:` line (no progress, no notes); default:
+    info (progress and notes); -v and more: debug."""
     return _LEVELS[max(-2, min(1, verbosity))]
+
+
+class _Handler(logging.StreamHandler):
+    """Writes to the stream given, else to whatever `sys.stderr` is at the moment of writing (tests
+    and callers may swap it; a closed earlier stream is never touched)."""
+
+    def __init__(self, stream: TextIO | None = None):
+        logging.Handler.__init__(self)
+        self._fixed = stream
+
+    @property
+    def stream(self) -> TextIO:  # type: ignore[override]
+        return self._fixed or sys.stderr
+
+    @stream.setter
+    def stream(self, value: TextIO | None) -> None:
+        self._fixed = value
 
 
 def setup(verbosity: int = 0, stream: TextIO | None = None) -> logging.Logger:
@@ -27,13 +47,12 @@ def setup(verbosity: int = 0, stream: TextIO | None = None) -> logging.Logger:
     log = logging.getLogger(LOGGER)
     log.setLevel(level_for(verbosity))
     log.propagate = False
-    handler = next((h for h in log.handlers if getattr(h, "_daedalus", False)), None)
+    handler = next((h for h in log.handlers if isinstance(h, _Handler)), None)
     if handler is None:
-        handler = logging.StreamHandler(stream or sys.stderr)
-        handler._daedalus = True  # type: ignore[attr-defined]
+        handler = _Handler(stream)
         log.addHandler(handler)
-    elif stream is not None:
-        handler.setStream(stream)
+    else:
+        handler.stream = stream
     fmt = "%(levelname)s %(name)s: %(message)s" if verbosity > 0 else "%(message)s"
     handler.setFormatter(logging.Formatter(fmt))
     return log
@@ -66,7 +85,7 @@ def done_line(what: str, seconds: float, n_noisy: int | None = None, where: str 
 
 
 def done(what: str, seconds: float, n_noisy: int | None = None, where: str | Path | None = None) -> str:
-    """Log the summary line at INFO (shown by default, hidden by -q) and return it."""
+    """Log the summary line at DONE (shown by default and with -q, hidden by -qq) and return it."""
     line = done_line(what, seconds, n_noisy, where)
-    get().info(line)
+    get().log(DONE, line)
     return line

@@ -28,6 +28,17 @@ TABLE_WIDTH = 120  # the terminal the default views are made for (when stdout is
 MIN_TEXT_WIDTH = 12  # text cells are shortened with "…" down to this when a table must shrink
 ALL_COLUMNS = "all"
 
+
+class _NotApplicable:
+    """A table cell for a field the row's kind has no value for (batch of a GEMM): printed blank,
+    where a missing value prints "-". Only table views use it; csv and json keep the raw data."""
+
+    def __repr__(self) -> str:
+        return "NOT_APPLICABLE"
+
+
+NOT_APPLICABLE = _NotApplicable()
+
 # column-name suffix -> (divisor from SI, unit shown in the header); first match wins
 _SUFFIX_UNITS = (
     ("_bytes_per_token", 1e3, "KB/token"),
@@ -118,6 +129,8 @@ def fmt_number(v: Any, sig: int = 3) -> str:
     scientific notation only below 1e-3 or from 1e15 up. None / NaN -> "-"."""
     if v is None:
         return "-"
+    if v is NOT_APPLICABLE:
+        return ""
     if isinstance(v, bool):
         return "yes" if v else "no"
     if isinstance(v, int):
@@ -203,7 +216,8 @@ def _cells(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> tuple[l
     headers, numeric, divisors = [], [], []
     for c in columns:
         values = [r.get(c) for r in rows]
-        is_num = any(_is_number(v) for v in values) and all(v is None or _is_number(v) for v in values)
+        is_num = any(_is_number(v) for v in values) and all(v is None or v is NOT_APPLICABLE or _is_number(v)
+                                                            for v in values)
         header, div = display_column(c) if is_num else (_words(c), 1.0)
         headers.append(header)
         numeric.append(is_num)
@@ -213,7 +227,7 @@ def _cells(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> tuple[l
         line = []
         for c, is_num, div in zip(columns, numeric, divisors):
             v = r.get(c)
-            if is_num and v is not None and div != 1.0:
+            if is_num and _is_number(v) and div != 1.0:
                 v = v / div
             line.append(fmt_number(v).replace("\n", " "))
         body.append(line)

@@ -35,7 +35,10 @@ ORIGINS = {"bench": "daedalus bench", "calibrate": "daedalus calibrate", "run": 
 
 
 def say(msg: str) -> None:
-    sys.stderr.write(msg + "\n")
+    """Progress of the main job on stderr (hidden by -q)."""
+    from . import log
+
+    log.get(__name__).info(msg)
 
 
 # ---- measure -------------------------------------------------------------------------------------

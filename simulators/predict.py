@@ -10,50 +10,26 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .attention import MLA_MODES, kv_bytes_per_token
 from . import checks as C
+from .attention import MLA_MODES
 from .errors import ConfigError
 from .hardware import HardwareProfile
-from .kv_ledger import COMPONENTS, kv_bytes_per_device
 from .memory import (
-    DEFAULT_MEMORY_UTILIZATION,
     activation_bytes,
     kv_cache_bytes,
-    kv_cache_ledger,
-    max_batch,
-    max_context,
     weight_bytes,
 )
+from .memory_rows import Dtypes, check_axis, memory_rows
 from .model_config import ModelConfig
 from .model_cost import step_ops
 from .params import count_params
-from .precision import Precision, expert_compute_dtype, indexer_dtype_for
+from .precision import expert_compute_dtype
 from .roofline import calibration_family, op_time
 
 PHASES = ("prefill", "decode")
 
 
-@dataclass(frozen=True)
-class Dtypes:
-    """Requested dtypes; weight None = the model's checkpoint dtype."""
-
-    weight: str | None = None
-    act: str = "bf16"
-    kv: str = "bf16"
-
-    def for_model(self, m: ModelConfig, indexer: str = "fp4") -> Precision:
-        return Precision.for_model(m, self.weight, self.act, self.kv, indexer)
-
-
-def _check_axis(name: str, values: Sequence, minimum: int = 1) -> np.ndarray:
-    """Whole numbers >= minimum and <= 2**53 (exact in float64), one clear line otherwise."""
-    if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
-        raise ConfigError(f"{name}: expected a list of integers, got {values!r}")
-    values = list(values)
-    if not values:
-        raise ConfigError(f"{name}: expected at least one value")
-    return np.asarray([C.integer(v, f"{name}[{i}]", minimum, C.MAX_TOKENS) for i, v in enumerate(values)],
-                      dtype=np.float64)
+_check_axis = check_axis
 
 
 def case_grid(phases: Iterable[str], batches: Sequence[int], contexts: Sequence[int],
@@ -206,48 +182,8 @@ def _append_op_rows(cols: dict[str, list], model: str, hardware: str, grid: pd.D
 
 def memory_table(models: Sequence[ModelConfig], batches=(1,), contexts=(4096,), *, dtypes: Dtypes = Dtypes(),
                  profiles: Sequence[HardwareProfile] = (), devices: int = 1, tp: int = 1) -> pd.DataFrame:
-    """KV (by store, exact: `kv_ledger`) and weight bytes per model x batch x context; with
-    profiles, whether it fits on `devices` of each and the largest batch / context that would.
-    tp > 1: `kv_per_device_bytes` with the batch spread over devices / tp DP groups (MLA's and
-    V4's single KV head replicated on every TP rank, GQA heads split)."""
-    devices = C.integer(devices, "devices", 1, C.MAX_TOKENS)
-    if C.integer(tp, "tp", 1, C.MAX_TOKENS) < 1 or devices % tp:
-        raise ConfigError(f"tp: expected a divisor of devices ({devices}), got {tp}")
-    grid = case_grid(["decode"], batches, contexts)
-    B, L = grid["batch"].to_numpy(np.float64), grid["context"].to_numpy(np.float64)
-    frames = []
-    for m in models:
-        for hw in (profiles or [None]):
-            p = dtypes.for_model(m, indexer_dtype_for(hw) if hw is not None else "fp4")
-            frames.append(_memory_rows(m, p, grid, B, L, hw, devices, tp))
-    return pd.concat(frames, ignore_index=True)
-
-
-def _memory_rows(m: ModelConfig, p: Precision, grid: pd.DataFrame, B, L, hw, devices: int, tp: int) -> pd.DataFrame:
-    pc = count_params(m)
-    f = grid[["batch", "context"]].copy()
-    f.insert(0, "model", m.name)
-    f["attention"] = m.attention
-    f["weight_dtype"], f["kv_dtype"] = p.weight, p.kv
-    f["indexer_dtype"] = p.indexer if m.sparse_attention and m.attention == "csa_hca" else None
-    f["kv_bytes_per_token"] = kv_bytes_per_token(m, p.kv, p.indexer)
-    led = kv_cache_ledger(m, B, L, p)
-    for c in COMPONENTS:
-        f[f"kv_{c}_bytes"] = getattr(led, c)
-    f["kv_mtp_bytes"] = led.mtp
-    f["kv_bytes"] = led.total
-    f["tp"] = tp
-    f["kv_per_device_bytes"] = kv_bytes_per_device(m, B, L, p.kv, tp=tp, dp=devices // tp, indexer_dtype=p.indexer)
-    f["weight_bytes"] = weight_bytes(m, p)
-    f["activation_bytes"] = activation_bytes(m, B, 1, p)
-    f["total_bytes"] = f["kv_bytes"] + f["weight_bytes"] + f["activation_bytes"]
-    f["params_total"] = pc.total
-    f["params_active"] = pc.active
-    if hw is None:
-        return f
-    capacity = hw.memory_bytes.value * devices
-    f["hardware"], f["devices"], f["capacity_bytes"] = hw.name, devices, capacity
-    f["fits"] = f["total_bytes"] <= capacity * DEFAULT_MEMORY_UTILIZATION
-    f["max_batch_at_context"] = max_batch(m, L, capacity, p)
-    f["max_context_at_batch"] = max_context(m, B, capacity, p)
-    return f
+    """`memory_rows.memory_rows` as a DataFrame: KV (by store, exact: `kv_ledger`) and weight bytes
+    per model x batch x context; with profiles, whether it fits on `devices` of each and the largest
+    batch / context that would. tp > 1: `kv_per_device_bytes` (MLA / V4 KV replicated by TP)."""
+    return pd.DataFrame(memory_rows(models, batches, contexts, dtypes=dtypes, profiles=profiles, devices=devices,
+                                    tp=tp))

@@ -18,7 +18,7 @@ def test_core_error_names_the_field():
     (["plan", "--tpot-ms", "-1"], "--tpot-ms: expected a "),
     (["plan", "--mtp-acceptance", "1.5"], "--mtp-acceptance: expected a "),
     (["simulate", "--phase", "both"], "--phase: expected prefill and/or decode"),
-    (["simulate", "--mla-mode", "fused"], "--mla-mode: expected auto"),
+    (["simulate", "--mla-mode", "fused"], "argument --mla-mode: invalid choice: 'fused'"),
 ])
 def test_cli_error_names_the_flag(argv, flag, capsys):
     assert main(argv) == 2

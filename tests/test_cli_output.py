@@ -193,10 +193,17 @@ def test_done_line_and_levels(tmp_path):
     assert log.done_line("plan", 0.4) == "done: plan in 0.4 s"
     assert "none flagged noisy" in log.done_line("x", 1, 0)
     stream = io.StringIO()
-    logger = log.setup(-1, stream)
+    logger = log.setup(-1, stream)  # -q: no progress; warnings and the final line stay
     log.get("daedalus.commands.bench").info("progress")
     log.get(__name__).warning("careful")
-    assert stream.getvalue() == "careful\n" and logger.level == logging.WARNING
+    log.done("x", 1.0)
+    assert stream.getvalue() == "careful\ndone: x in 1.0 s\n" and logger.level == log.DONE
+    stream = io.StringIO()
+    log.setup(-2, stream)  # -qq: errors only
+    log.done("x", 1.0)
+    log.get("y").warning("careful")
+    log.get("y").error("broken")
+    assert stream.getvalue() == "broken\n" and logging.WARNING > log.DONE > logging.INFO
     log.setup(1, stream)
     log.get("x").debug("detail")
     assert "DEBUG daedalus.x: detail" in stream.getvalue()

@@ -176,7 +176,8 @@ def _chromium() -> str | None:
     return shutil.which("chromium") or shutil.which("chromium-browser")
 
 
-@pytest.mark.skipif(_chromium() is None, reason="no chromium binary (apt-get install chromium)")
+@pytest.mark.skipif(_chromium() is None, reason="no chromium binary on PATH: chromium is not a pip package "
+                    "(apt-get install chromium); the report itself is checked by the other tests")
 def test_images_render_in_headless_chromium(full_report, tmp_path):
     _, path, text = full_report
     n_img = text.count("<img")

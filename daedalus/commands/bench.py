@@ -6,18 +6,23 @@ torch is imported only when the command runs, so the other commands work without
 
 from __future__ import annotations
 
+import argparse
 import os
-import sys
 import time
 from pathlib import Path
 
 from simulators.errors import ConfigError
 
+from .. import log
+from ..args import BENCH_DTYPES, add_device, add_format, add_results, add_resume, add_run_id
+from ..columns import add_columns
 from ..output import emit
+from ..views import BENCH_COLUMNS, bench_rows, blank_not_applicable
 
-SUMMARY_COLUMNS = ["kernel", "model", "batch", "query_len", "context", "dtype", "cache_state", "median_s", "cv",
-                   "achieved_flop_per_s", "achieved_bytes_per_s"]
 ROOFLINE_SUMMARY = ["bound", "fraction_of_roofline", "fraction_of_peak_flop", "fraction_of_bandwidth"]
+TORCH_PIN = "torch==2.13.0"  # the version the tests and results/reference were made with
+TORCH_HINT = (f"pip install {TORCH_PIN} --index-url https://download.pytorch.org/whl/cpu "
+              "(the CPU wheel is enough; plain `pip install torch` pulls the multi-GB CUDA build)")
 
 
 def resolve_hardware(name: str | None):
@@ -35,15 +40,15 @@ def require_torch() -> None:
     try:
         import torch  # noqa: F401
     except ImportError:
-        raise ConfigError("daedalus bench/calibrate need torch: pip install torch (CPU wheel is enough)") from None
+        raise ConfigError(f"daedalus bench / calibrate / run need torch: {TORCH_HINT}") from None
 
 
-def pick_run(results: Path, run_id: str | None, resume: str | None) -> tuple[str, bool]:
-    """(run id, resuming?) from --run-id / --resume [ID]."""
+def pick_run(results: Path, run_id: str | None, resume: bool) -> tuple[str, bool]:
+    """(run id, resuming?) from --run-id / --resume (the run named by --run-id, else the newest)."""
     from bench import run_folder as rf
 
-    if resume is not None:
-        return rf.find_run(results, resume or run_id, need=rf.ENV, flag="--resume").name, True
+    if resume:
+        return rf.find_run(results, run_id or None, need=rf.ENV, flag="--resume").name, True
     if run_id:
         rf.check_run_id(run_id)
         if any((results / run_id / name).exists() for name in (rf.MEASURED, "cases.jsonl")):
@@ -59,10 +64,15 @@ def stored_sweep(results: Path, run_id: str) -> str | None:
 
 
 def add_common(p) -> None:
-    p.add_argument("--device", default="auto", help="auto (cuda, then npu, then cpu), cpu, cuda or npu")
-    p.add_argument("--dtype", default=None, help="benchmark dtype (default: fp32 on cpu, bf16 on cuda/npu)")
-    p.add_argument("--results", default="results", metavar="DIR", help="results folder (default: results/)")
-    p.add_argument("--run-id", default=None, metavar="ID", help="name of the run folder (default: a timestamp)")
+    add_device(p)
+    p.add_argument("--dtype", type=str.lower, choices=BENCH_DTYPES, default=None,
+                   help="benchmark dtype (default: fp32 on cpu, bf16 on cuda/npu)")
+    add_results(p)
+    add_run_id(p, "name of the run folder (default: a timestamp)")
+
+
+def show_progress(args) -> bool:
+    return not args.no_progress and getattr(args, "verbosity", 0) >= 0
 
 
 def run_comm(args) -> int:
@@ -76,18 +86,20 @@ def run_comm(args) -> int:
     results = Path(args.results)
     out_dir = results / (args.run_id or new_run_id("comm", results))
     t0 = time.perf_counter()
-    df = run_comm_bench(out_dir, args.world_size, quick=args.quick or not args.full_comm)
+    df = run_comm_bench(out_dir, args.world_size, quick=args.quick or not args.full)
     if launched_by_torchrun() and int(os.environ.get("RANK", "0")) != 0:
         return 0
     cols = ["collective", "world_size", "backend", "bytes", "median_s", "algbw_bytes_per_s", "busbw_bytes_per_s",
             "correct"]
-    emit(df[cols], args.format)
-    sys.stderr.write(f"daedalus bench --comm: {time.perf_counter() - t0:.0f} s; results in {out_dir} "
-                     "(comm.csv, comm_compare*.csv: measured vs the communication model)\n")
+    emit(df, args.format, columns=args.columns, default_columns=cols)
+    log.done(f"{len(df)} collective cases (comm.csv, comm_compare*.csv: measured vs the communication model)",
+             time.perf_counter() - t0, where=out_dir)
     return 0 if bool(df["correct"].all()) else 1
 
 
 def run(args) -> int:
+    if args.quick and args.full:
+        raise ConfigError("--quick / --full: choose one sweep")
     require_torch()
     if args.comm:
         return run_comm(args)
@@ -109,9 +121,9 @@ def run(args) -> int:
     stored = stored_sweep(results, run_id) if resuming else None
     sweep = "quick" if args.quick else stored if stored in ("quick", "full") else "full"
     if sweep == "full" and dev.kind == "cpu":
-        sys.stderr.write("daedalus bench: the full profile is sized for accelerators; on a CPU use --quick\n")
+        log.get(__name__).warning("daedalus bench: the full profile is sized for accelerators; on a CPU use --quick")
     m = pipeline.Measure(pipeline.sweep_cases(dev, sweep), dev, args.budget_s or (0.4 if sweep == "quick" else 1.0),
-                         probe=not args.no_probe, progress=not args.no_progress, max_cases=args.max_cases, sweep=sweep)
+                         probe=not args.no_probe, progress=show_progress(args), max_cases=args.max_cases, sweep=sweep)
     t0 = time.perf_counter()
     df = pipeline.measure(results, run_id, m, resume=resuming)
     wall_s = time.perf_counter() - t0
@@ -120,17 +132,17 @@ def run(args) -> int:
     if hw is None and profile_path is not None:
         hw = load_profile(profile_path)
     ok = df[df["status"] == "ok"]
-    table = ok[SUMMARY_COLUMNS + ["case_id"]]
+    roof = None
     if hw is not None and not ok.empty:
         roof = roofline_frame(df, hw)
         rf.write_atomic(out_dir / rf.ROOFLINE, roof)
-        table = table.merge(roof[["case_id"] + ROOFLINE_SUMMARY], on="case_id", how="left")
-    emit(table.drop(columns=["case_id"]), args.format)
+    rows = bench_rows(ok, roof)
+    emit(blank_not_applicable(rows) if args.format == "table" else rows, args.format, columns=args.columns,
+         default_columns=BENCH_COLUMNS)
     n_skip = int((df["status"] == "skipped").sum())
     n_noisy = int(ok["noisy"].fillna(False).astype(bool).sum()) if "noisy" in ok else 0
-    sys.stderr.write(f"daedalus bench: {len(ok)} ok, {n_skip} skipped, {n_noisy} flagged noisy, {wall_s:.0f} s; "
-                     f"results in {out_dir}" + (f" (roofline vs {hw.name}: {rf.ROOFLINE})" if hw is not None else "")
-                     + "\n")
+    where = f"{out_dir}" + (f" (roofline vs {hw.name}: {rf.ROOFLINE})" if hw is not None else "")
+    log.done(f"{len(ok) + n_skip} benchmark cases ({len(ok)} ok, {n_skip} skipped)", wall_s, n_noisy, where)
     return 0
 
 
@@ -138,8 +150,8 @@ def register(sub) -> None:
     p = sub.add_parser("bench", help="measured microbenchmarks (MLA, attention, MoE, GEMM, copy) -> results/<run-id>/")
     p.add_argument("--quick", action="store_true", help="small sweep sized for a CPU (~75 s on 2 cores)")
     add_common(p)
-    p.add_argument("--resume", nargs="?", const="", default=None, metavar="ID",
-                   help="continue the newest (or the named) run, skipping finished cases")
+    add_resume(p, "continue the run named by --run-id (else the newest), skipping finished cases "
+                  "(the older `--resume ID` still works)")
     p.add_argument("--hardware", default=None, metavar="NAME|PATH",
                    help="hardware profile for %% of roofline (default: the run's own measured profile)")
     p.add_argument("--max-cases", type=int, default=None, help="stop after this many new cases")
@@ -149,6 +161,10 @@ def register(sub) -> None:
     p.add_argument("--comm", action="store_true",
                    help="measure all-reduce / all-to-all with torch.distributed instead of the kernels")
     p.add_argument("--world-size", type=int, default=2, help="--comm: local ranks to spawn (ignored under torchrun)")
-    p.add_argument("--full-comm", action="store_true", help="--comm: 4 KiB ... 64 MiB, longer timing")
-    p.add_argument("--format", choices=("table", "csv", "json"), default="table", help="summary format")
+    p.add_argument("--full", action="store_true",
+                   help="the full sweep: the default for kernels (sized for accelerators); with --comm, "
+                        "4 KiB ... 64 MiB and longer timing")
+    p.add_argument("--full-comm", dest="full", action="store_true", help=argparse.SUPPRESS)  # older spelling
+    add_columns(p, BENCH_COLUMNS)
+    add_format(p, "summary")
     p.set_defaults(func=run)

@@ -9,11 +9,23 @@ from pathlib import Path
 
 from simulators.errors import ConfigError
 
+from .. import log
+from ..args import add_format
+from ..columns import add_columns
 from ..output import emit
-from .bench import add_common, pick_run, require_torch
+from ..views import BENCH_ALL, CALIBRATE_COLUMNS, bench_rows, blank_not_applicable, calibrate_summary
+from .bench import add_common, pick_run, require_torch, show_progress
 
-SUMMARY_COLUMNS = ["kernel", "dtype", "m", "n", "k", "n_bytes", "median_s", "cv", "achieved_flop_per_s",
-                   "achieved_bytes_per_s", "status"]
+ROW_COLUMNS = [c for c in BENCH_ALL if c not in ("model", "phase", "batch", "query_len", "context")] + ["status"]
+
+
+def reference_view(ref, fmt: str, columns: list[str] | None) -> list[dict]:
+    """The table people read: one row per reference kernel and dtype (not every timed size); with
+    --columns, or as csv / json, every reference row (all of its fields)."""
+    if fmt == "table" and not columns:
+        return calibrate_summary(ref)
+    rows = bench_rows(ref)
+    return blank_not_applicable(rows) if fmt == "table" else rows
 
 
 def run(args) -> int:
@@ -28,10 +40,10 @@ def run(args) -> int:
     results = Path(args.results)
     # an existing --run-id (e.g. a bench run) gets the reference rows added and its profile rebuilt
     existing = bool(args.run_id) and (results / args.run_id / rf.ENV).exists()
-    run_id, resuming = pick_run(results, args.run_id, args.run_id if existing else None)
+    run_id, resuming = pick_run(results, args.run_id, existing)
     sweep = "calibrate-full" if args.full else "calibrate"
     m = pipeline.Measure(pipeline.sweep_cases(dev, sweep), dev, args.budget_s or (1.5 if args.full else 0.5),
-                         probe=not args.no_probe, progress=not args.no_progress, sweep=sweep)
+                         probe=not args.no_probe, progress=show_progress(args), sweep=sweep)
     t0 = time.perf_counter()
     df = pipeline.measure(results, run_id, m, resume=resuming)
     out_dir = results / run_id
@@ -39,12 +51,17 @@ def run(args) -> int:
     if path is None:
         raise ConfigError(f"calibrate: no reference GEMM or read finished (see {out_dir / rf.MEASURED})")
     ref = df[df["role"] == "reference"] if "role" in df else df
-    emit(ref[SUMMARY_COLUMNS], args.format)
+    emit(reference_view(ref, args.format, args.columns), args.format, columns=args.columns,
+         default_columns=CALIBRATE_COLUMNS)
     hw = load_profile(path)
-    peaks = ", ".join(f"{dt} {v.value / 1e9:.1f} GFLOP/s" for dt, v in hw.peak_flop_per_s.items())
-    sys.stdout.write(f"\npeak: {peaks}; memory bandwidth {hw.memory_bandwidth_bytes_per_s.value / 1e9:.1f} GB/s\n")
-    sys.stdout.write(f"hardware profile: {path}  (use: daedalus bench --hardware {path})\n")
-    sys.stderr.write(f"daedalus calibrate: {time.perf_counter() - t0:.0f} s; results in {out_dir}\n")
+    if args.format == "table":
+        peaks = ", ".join(f"{dt} {v.value / 1e9:.1f} GFLOP/s" for dt, v in hw.peak_flop_per_s.items())
+        sys.stdout.write(f"\npeak: {peaks}; memory bandwidth {hw.memory_bandwidth_bytes_per_s.value / 1e9:.1f} GB/s\n")
+        sys.stdout.write(f"hardware profile: {path}  (use: daedalus bench --hardware {path}; every timed size: "
+                         "--format csv or --columns all)\n")
+    n_noisy = int(ref["noisy"].fillna(False).astype(bool).sum()) if "noisy" in ref else 0
+    log.done(f"{len(ref)} reference cases, hardware profile {path.name}", time.perf_counter() - t0, n_noisy,
+             out_dir)
     return 0
 
 
@@ -55,5 +72,6 @@ def register(sub) -> None:
     p.add_argument("--budget-s", type=float, default=None, help="timing budget per case in seconds")
     p.add_argument("--no-probe", action="store_true", help="skip the noise probe before each case")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.add_argument("--format", choices=("table", "csv", "json"), default="table", help="summary format")
+    add_columns(p, CALIBRATE_COLUMNS)
+    add_format(p, "summary")
     p.set_defaults(func=run)

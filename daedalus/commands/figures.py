@@ -3,13 +3,13 @@ PNG or SVG, without a benchmark run (the measured kinds read an existing run: --
 
 from __future__ import annotations
 
-import sys
 import time
 from pathlib import Path
 
 from simulators.errors import ConfigError
 
-from ..args import add_hardware, add_models, models_from, profiles_from, str_list
+from .. import log
+from ..args import add_hardware, add_models, add_results, add_run_id, models_from, profiles_from, str_list
 
 DEFAULT_MODELS = ["deepseek-v3", "kimi-k2", "deepseek-v2", "llama-3.1-405b", "qwen2.5-72b"]
 DEFAULT_HARDWARE = ["h100-sxm", "h200", "b200", "mi300x"]
@@ -18,7 +18,6 @@ DEFAULT_TPOT_MS = 50.0  # the pareto kind's target: 20 tokens/s per user, an int
 
 
 def run(args) -> int:
-    from ..log import done_line
     from ..report.figures import KINDS, RUN_KINDS, SIM_KINDS, draw
 
     t0 = time.perf_counter()
@@ -43,8 +42,7 @@ def run(args) -> int:
                    tpot_s=tpot_ms * 1e-3, dpi=args.dpi)
     for p in written:
         print(p)
-    sys.stderr.write(done_line(f"{len(written)} figures ({', '.join(kinds)})", time.perf_counter() - t0,
-                               where=args.out) + "\n")
+    log.done(f"{len(written)} figures ({', '.join(kinds)})", time.perf_counter() - t0, where=args.out)
     return 0
 
 
@@ -65,8 +63,7 @@ def register(sub) -> None:
     p.add_argument("--dpi", type=int, default=None, help="PNG resolution (default 130; 90 for small files)")
     p.add_argument("--tpot-ms", type=float, default=None,
                    help=f"pareto: TPOT target in ms (default {DEFAULT_TPOT_MS:g}, i.e. 20 tokens/s per user)")
-    p.add_argument("--run-id", nargs="?", const="", default=None, metavar="RUN_ID",
-                   help="draw the measured kinds (pred-vs-measured, expert-load) from this run; "
-                        "no value: the newest run")
-    p.add_argument("--results", default="results", metavar="DIR", help="folder of run folders (default: results)")
+    add_run_id(p, "draw the measured kinds (pred-vs-measured, expert-load) from this run; no value: the newest run",
+               nargs="?", const="")
+    add_results(p)
     p.set_defaults(func=run)

@@ -1,48 +1,45 @@
-"""`daedalus memory`: KV-cache and weight bytes over contexts and batches; what fits on N devices."""
+"""`daedalus memory`: KV-cache and weight bytes over contexts and batches; what fits on N devices.
+Plain rows (`simulators.memory_rows`), no pandas: this command starts in a fraction of a second."""
 
 from __future__ import annotations
 
-from simulators.errors import ConfigError
-from simulators.predict import Dtypes, memory_table
+from simulators.memory_rows import Dtypes, memory_rows
 
+from .. import log
 from ..args import add_dtypes, add_format, add_hardware, add_models, int_list, models_from, profiles_from
+from ..columns import add_columns
 from ..output import emit
 
-DEFAULT_MODELS = ["deepseek-v4-pro", "deepseek-v4-flash", "deepseek-v3", "deepseek-v2", "deepseek-llm-67b", "llama-3.1-405b", "qwen2.5-72b"]
-TABLE_COLUMNS = ["model", "attention", "batch", "context", "kv_dtype", "kv_bytes_per_token", "kv_main_bytes",
-                 "kv_indexer_bytes", "kv_window_bytes", "kv_state_bytes", "kv_bytes", "kv_mtp_bytes",
-                 "weight_bytes", "params_total", "params_active"]
+DEFAULT_MODELS = ["deepseek-v4-pro", "deepseek-v4-flash", "deepseek-v3", "deepseek-v2", "deepseek-llm-67b",
+                  "llama-3.1-405b", "qwen2.5-72b"]
+TABLE_COLUMNS = ["model", "attention", "batch", "context", "kv_bytes_per_token", "kv_main_bytes", "kv_indexer_bytes",
+                 "kv_window_bytes", "kv_state_bytes", "kv_bytes", "weight_bytes", "params_active"]
+FIT_COLUMNS = ["model", "attention", "batch", "context", "kv_bytes", "weight_bytes", "total_bytes", "hardware",
+               "fits", "max_batch_at_context", "max_context_at_batch"]
+
+
+def default_columns(tp: int, devices: int, fit: bool) -> list[str]:
+    """The compact table: KV by store without hardware; with --hardware the fit question instead."""
+    cols = list(FIT_COLUMNS if fit else TABLE_COLUMNS)
+    if tp > 1 or devices > 1:
+        cols.insert(cols.index("kv_bytes") + 1, "kv_per_device_bytes")
+    return cols
 
 
 def run(args) -> int:
-    if args.devices < 1:
-        raise ConfigError(f"--devices: expected a positive integer, got {args.devices}")
-    if args.tp < 1 or args.devices % args.tp:
-        raise ConfigError(f"--tp: expected a positive divisor of --devices {args.devices}, got {args.tp}")
     models = models_from(args, DEFAULT_MODELS)
     profiles = profiles_from(args, []) if args.hardware else []
-    df = memory_table(
-        models,
-        batches=int_list("--batch", args.batch, [1]),
-        contexts=int_list("--context", args.context, [4096, 32768, 131072]),
-        dtypes=Dtypes(args.weight_dtype, args.act_dtype, args.kv_dtype),
-        profiles=profiles,
-        devices=args.devices,
-        tp=args.tp,
-    )
-    if args.format == "table":
-        cols = TABLE_COLUMNS + (["tp", "kv_per_device_bytes"] if args.tp > 1 or args.devices > 1 else []) + (
-            ["hardware", "devices", "fits", "max_batch_at_context", "max_context_at_batch"] if profiles else [])
-        df = df[cols]
-    emit(df, args.format)
+    dtypes = Dtypes(args.weight_dtype, args.act_dtype, args.kv_dtype)
+    rows = memory_rows(models, batches=int_list("--batch", args.batch, [1]),
+                       contexts=int_list("--context", args.context, [4096, 32768, 131072]), dtypes=dtypes,
+                       profiles=profiles, devices=args.devices, tp=args.tp)
+    emit(rows, args.format, columns=args.columns, default_columns=default_columns(args.tp, args.devices,
+                                                                                   bool(profiles)))
     if args.plot:
         from ..report.figures import memory_figure  # matplotlib only when a figure is asked for
 
-        path = memory_figure(models, args.plot, profiles=profiles or None,
-                             dtypes=Dtypes(args.weight_dtype, args.act_dtype, args.kv_dtype))
-        import sys
-
-        sys.stderr.write(f"daedalus memory: figure written to {path}\n")
+        path = memory_figure(models, args.plot, profiles=profiles or None, dtypes=dtypes)
+        log.get(__name__).log(log.DONE, f"daedalus memory: figure written to {path}")
     return 0
 
 
@@ -58,5 +55,6 @@ def register(sub) -> None:
                         "kv_per_device_bytes; MLA / V4 KV is replicated by TP, GQA KV heads split (default 1)")
     p.add_argument("--plot", metavar="FILE", help="also draw KV cache vs context (1k..1M) into FILE (.png or .svg)")
     add_dtypes(p)
+    add_columns(p)
     add_format(p)
     p.set_defaults(func=run)

@@ -18,16 +18,25 @@ from simulators.parallel import Layout
 from simulators.plan import DEFAULT_MAX_DEVICES, OBJECTIVES, PlanOptions, Workload, plan
 from simulators.predict import Dtypes
 
-from ..args import add_dtypes, add_format, add_hardware, add_models, int_list, models_from, profiles_from
-from ..output import emit
+from ..args import (
+    add_dtypes,
+    add_format,
+    add_hardware,
+    add_mode,
+    add_models,
+    int_list,
+    models_from,
+    profiles_from,
+    wire_dtypes,
+)
+from ..columns import add_columns
+from ..output import emit, table_width
 from ..safety import neutralise_csv
 
-TABLE_COLUMNS = ["rank", "hardware", "feasible", "devices", "prefill_devices", "decode_devices", "tp", "ep", "dp",
-                 "pp", "batch_per_device", "prefill_tokens_per_s_per_device", "decode_tokens_per_s_per_device",
-                 "tokens_per_s_per_user", "ttft_s", "tpot_s", "bottleneck", "usd_per_mtok_input",
-                 "usd_per_mtok_output", "reason"]
+TABLE_COLUMNS = ["rank", "hardware", "devices", "tp", "ep", "dp", "batch_per_device", "decode_tokens_per_s_per_device", "tokens_per_s_per_user", "ttft_s", "tpot_s",
+                 "bottleneck", "usd_per_mtok_output", "reason"]
 REASON_WIDTH = 90
-MODE_WORDS = {"achievable": "achievable rates of published kernels (hardware_profiles achievable: blocks)",
+MODE_WORDS = {"achievable": "achievable rates of published kernels (profiles' achievable: blocks)",
               "speed_of_light": "speed of light (datasheet peaks: an upper bound)",
               "calibrated": "calibrated (this host's measured rates)"}
 
@@ -101,9 +110,13 @@ def _ms(x) -> str:
     return "-" if pd.isna(x) else f"{x * 1e3:.3g} ms"
 
 
-def explain(table: pd.DataFrame) -> str:
-    """Per hardware: why the layouts were chosen, and the decode / prefill step-time breakdown."""
-    lines = []
+def explain(table: pd.DataFrame, width: int | None = None) -> str:
+    """Per hardware: why the layouts were chosen, and the decode / prefill step-time breakdown,
+    wrapped to the table's width."""
+    import textwrap
+
+    width = width or table_width()
+    lines: list[str] = []
     for _, r in table.iterrows():
         if not r["feasible"]:
             continue
@@ -117,7 +130,11 @@ def explain(table: pd.DataFrame) -> str:
                          f"{part['exposed_comm']}")
         if r.get("assumptions"):
             lines.append(f"  assumed: {r['assumptions']}")
-    return "\n".join(lines) + ("\n" if lines else "")
+    wrapped = []
+    for line in lines:
+        indent = " " * (len(line) - len(line.lstrip()))
+        wrapped += textwrap.wrap(line, width, subsequent_indent=indent + "  ", break_on_hyphens=False) or [line]
+    return "\n".join(wrapped) + ("\n" if wrapped else "")
 
 
 def json_records(df: pd.DataFrame) -> list[dict]:
@@ -190,20 +207,20 @@ def run(args) -> int:
         note += f"(Pareto figure: {path})\n"
 
     if args.format == "json":
-        emit(table, "json", json_records=json_records(table))
+        emit(table, "json", json_records=json_records(table), columns=args.columns)
         sys.stderr.write(note)
     elif args.format == "csv":
-        emit(table, "csv")
+        emit(table, "csv", columns=args.columns)
         sys.stderr.write(note)
     else:
-        shown = table[TABLE_COLUMNS].assign(reason=table["reason"].str.slice(0, REASON_WIDTH))
+        shown = table.assign(reason=table["reason"].str.slice(0, REASON_WIDTH))
         title = (f"{model.name} ({precision.weight} weights, {precision.kv} KV): in {wl.input_len}, out "
-                 f"{wl.output_len} tokens; TTFT <= {args.ttft_ms or '-'} ms, TPOT <= {args.tpot_ms or '-'} ms; "
-                 f"disaggregated prefill + decode\nmode: {MODE_WORDS.get(opt.mode, opt.mode)}; overlap: {opt.overlap}; "
-                 f"routing: {opt.routing_model.kind}")
-        emit(shown, "table", title=title)
-        sys.stdout.write("(tp/ep/dp/pp: decode unit; $/Mtok output counts the prefill + decode fleet; prefill layout "
-                         "and all columns: --format csv or json)\n\n")
+                 f"{wl.output_len} tokens; TTFT <= {args.ttft_ms or '-'} ms, TPOT <= {args.tpot_ms or '-'} ms\n"
+                 f"disaggregated prefill + decode; overlap: {opt.overlap}; routing: {opt.routing_model.kind}\n"
+                 f"mode: {MODE_WORDS.get(opt.mode, opt.mode)}")
+        emit(shown, "table", title=title, columns=args.columns, default_columns=TABLE_COLUMNS)
+        sys.stdout.write("(devices: prefill + decode; tp/ep/dp: decode unit; USD/Mtok output counts the whole fleet; "
+                         "the prefill / decode\n split, pp and all columns: --columns all, or --format csv or json)\n\n")
         sys.stdout.write(explain(table))
         sys.stdout.write(note)
     return 0
@@ -237,16 +254,14 @@ def register(sub) -> None:
                    help="pin the decode unit's layout (and batch per attention group)")
     p.add_argument("--prefill-layout", metavar="tp=..,dp=..,ep=..[,pp=..,redundant=..,batch=..]",
                    help="pin the prefill unit's layout (and prompts per attention group)")
-    p.add_argument("--dispatch-dtype", default="fp8", help="EP dispatch dtype (default fp8; bf16)")
-    p.add_argument("--combine-dtype", default="bf16", help="EP combine dtype (default bf16)")
+    wire_dtypes(p)
     p.add_argument("--redundant-experts", type=int, default=0, help="redundant expert replicas (DeepSeek: 32)")
-    p.add_argument("--mode", default="achievable",
-                   help="achievable (default: published kernel rates), speed_of_light or calibrated")
-    p.add_argument("--mla-mode", default="auto", help="auto (naive prefill, absorbed decode), naive or absorbed")
+    add_mode(p)
     p.add_argument("--routing-skew", help="Zipf exponent of expert popularity (0 = uniform routing)")
     p.add_argument("--save", metavar="DIR", help="write plan.csv, pareto.csv, pareto.png, plan_inputs.json into DIR")
     p.add_argument("--out", help=argparse.SUPPRESS)  # older name of --save
     p.add_argument("--plot", metavar="FILE", help="draw the decode Pareto front into FILE (.png or .svg)")
     add_dtypes(p)
+    add_columns(p, TABLE_COLUMNS)
     add_format(p)
     p.set_defaults(func=run)
