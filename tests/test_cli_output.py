@@ -175,9 +175,10 @@ def test_version(capsys):
     assert capsys.readouterr().out.startswith("daedalus ")
 
 
-@pytest.mark.parametrize("command", ["hardware", "models"])
+@pytest.mark.parametrize("command", ["hardware", "models", "memory"])
 def test_light_commands_do_not_import_pandas(command):
-    """Issue 8 §4: `hardware` and `models` start in a fraction of a second; pandas alone costs ~0.8 s."""
+    """Issue 8 §4 / issue 12: `hardware`, `models` and `memory` start in a fraction of a second; pandas
+    alone costs ~0.4-0.8 s."""
     code = (f"import sys; from daedalus.cli import main; main([{command!r}]); "
             "sys.stderr.write(' '.join(m for m in ('pandas', 'matplotlib', 'scipy', 'torch') if m in sys.modules))")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
