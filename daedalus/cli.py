@@ -24,7 +24,7 @@ import sys
 
 from simulators.errors import ConfigError
 
-from .commands import COMMANDS
+from .commands import COMMAND_HELP, COMMANDS
 
 PROG = "daedalus"
 BAD_INPUT_ERRNOS = {errno.ENOENT, errno.ENOTDIR, errno.EISDIR, errno.ENAMETOOLONG, errno.EEXIST, errno.ELOOP,
@@ -70,6 +70,9 @@ def build_parser(names: list[str] | None = None) -> argparse.ArgumentParser:
     sub.required = True
     for name in COMMANDS if names is None else names:
         importlib.import_module(f"daedalus.commands.{name}").register(sub)
+    if names == []:  # `daedalus --help` / a mistyped command: the list only, no command module imported
+        for name in COMMANDS:
+            sub.add_parser(name, help=COMMAND_HELP[name])
     for p in sub.choices.values():  # also after the command: `daedalus bench --quick -q`
         _add_verbosity(p, argparse.SUPPRESS)
     return parser
@@ -143,12 +146,11 @@ def flag_message(message: str, sub: argparse.ArgumentParser | None) -> str:
     return " / ".join(mapped) + message[m.end():]
 
 
-def _command_names(argv: list[str]) -> list[str] | None:
-    """Just the chosen subcommand when argv names one (others are not imported), else all."""
+def _command_names(argv: list[str]) -> list[str]:
+    """Just the chosen subcommand when argv names one (others are not imported), else none: the
+    top-level parser then lists the commands from COMMAND_HELP (`--help`, `--version`, a typo)."""
     first = next((a for a in argv if not a.startswith("-")), None)
-    if first is None and "--version" in argv:
-        return []
-    return [first] if first in COMMANDS else None
+    return [first] if first in COMMANDS else []
 
 
 def _run(argv: list[str]) -> int:

@@ -208,3 +208,19 @@ def test_missing_torch_names_the_cpu_wheel(tmp_path):
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
     assert "pip install torch==2.13.0" in proc.stderr and "download.pytorch.org/whl/cpu" in proc.stderr
+
+
+def test_top_level_help_imports_no_command_module():
+    code = ("import sys; from daedalus.cli import main; main(['--help']); "
+            "sys.stderr.write(' '.join(m for m in sys.modules if m.startswith('daedalus.commands.') or m == 'pandas'))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and proc.stderr.strip() == "", proc.stderr
+    assert all(name in proc.stdout for name in ("memory", "plan", "bench", "figures", "claims"))
+
+
+@pytest.mark.parametrize("command", ["models", "hardware", "memory", "simulate", "validate", "report", "plan",
+                                     "figures", "claims", "bench", "calibrate", "run"])
+def test_every_command_help_names_verbosity(command, capsys):
+    assert main([command, "--help"]) == 0
+    out = capsys.readouterr().out
+    assert "-q, --quiet" in out and "done:" in out

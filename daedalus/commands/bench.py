@@ -18,6 +18,7 @@ from ..args import BENCH_DTYPES, add_device, add_format, add_results, add_resume
 from ..columns import add_columns
 from ..output import emit
 from ..views import BENCH_COLUMNS, bench_rows, blank_not_applicable
+from . import COMMAND_HELP
 
 ROOFLINE_SUMMARY = ["bound", "fraction_of_roofline", "fraction_of_peak_flop", "fraction_of_bandwidth"]
 TORCH_PIN = "torch==2.13.0"  # the version the tests and results/reference were made with
@@ -147,7 +148,7 @@ def run(args) -> int:
 
 
 def register(sub) -> None:
-    p = sub.add_parser("bench", help="measured microbenchmarks (MLA, attention, MoE, GEMM, copy) -> results/<run-id>/")
+    p = sub.add_parser("bench", help=COMMAND_HELP["bench"])
     p.add_argument("--quick", action="store_true", help="small sweep sized for a CPU (~75 s on 2 cores)")
     add_common(p)
     add_resume(p, "continue the run named by --run-id (else the newest), skipping finished cases "

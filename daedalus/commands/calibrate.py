@@ -14,6 +14,7 @@ from ..args import add_format
 from ..columns import add_columns
 from ..output import emit
 from ..views import BENCH_ALL, CALIBRATE_COLUMNS, bench_rows, blank_not_applicable, calibrate_summary
+from . import COMMAND_HELP
 from .bench import add_common, pick_run, require_torch, show_progress
 
 ROW_COLUMNS = [c for c in BENCH_ALL if c not in ("model", "phase", "batch", "query_len", "context")] + ["status"]
@@ -66,7 +67,7 @@ def run(args) -> int:
 
 
 def register(sub) -> None:
-    p = sub.add_parser("calibrate", help="measure GEMM FLOP/s and memory bandwidth; write a hardware profile")
+    p = sub.add_parser("calibrate", help=COMMAND_HELP["calibrate"])
     add_common(p)
     p.add_argument("--full", action="store_true", help="larger GEMMs and longer timing (default: ~20 s on 2 cores)")
     p.add_argument("--budget-s", type=float, default=None, help="timing budget per case in seconds")

@@ -12,6 +12,7 @@ from simulators.claims.ledger import CLAIMS_FILE
 from ..args import add_format
 from ..output import emit
 from ..safety import neutralise_csv
+from . import COMMAND_HELP
 
 CSV_NAME = "claims.csv"
 TABLE_COLUMNS = ["id", "verdict", "published", "daedalus", "daedalus_low", "daedalus_high", "unit", "tolerance", "seeds"]
@@ -28,7 +29,7 @@ def run(args) -> int:
 
 
 def register(sub) -> None:
-    p = sub.add_parser("claims", help="claims people bring (blog posts, papers), checked: verdict per claim")
+    p = sub.add_parser("claims", help=COMMAND_HELP["claims"])
     p.add_argument("--ledger", default=str(CLAIMS_FILE), metavar="PATH",
                    help="claims data file (default: the shipped simulators/claims/claims.yaml)")
     p.add_argument("--results", default=str(DEFAULT_RESULTS), metavar="DIR",

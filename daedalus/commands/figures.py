@@ -10,6 +10,7 @@ from simulators.errors import ConfigError
 
 from .. import log
 from ..args import add_hardware, add_models, add_results, add_run_id, models_from, profiles_from, str_list
+from . import COMMAND_HELP
 
 DEFAULT_MODELS = ["deepseek-v3", "kimi-k2", "deepseek-v2", "llama-3.1-405b", "qwen2.5-72b"]
 DEFAULT_HARDWARE = ["h100-sxm", "h200", "b200", "mi300x"]
@@ -49,8 +50,7 @@ def run(args) -> int:
 def register(sub) -> None:
     from ..report.figures import IMAGE_FORMATS, KINDS, SIM_KINDS  # matplotlib-free module top
 
-    p = sub.add_parser("figures", help="draw figures (KV memory, roofline, op breakdown, hardware, Pareto) "
-                                       "for chosen models and hardware, no benchmark run needed")
+    p = sub.add_parser("figures", help=COMMAND_HELP["figures"])
     p.add_argument("--kind", action="append", metavar="KIND",
                    help=f"figure kinds, comma list or repeatable: {', '.join(KINDS)} "
                         f"(default: {', '.join(SIM_KINDS)}; the measured kinds too with --run-id)")

@@ -8,6 +8,7 @@ from simulators.hardware import builtin_profiles, load_profile, resolve_profile
 from ..args import add_format, str_list
 from ..columns import add_columns
 from ..output import emit, fmt_quantity
+from . import COMMAND_HELP
 
 TABLE_COLUMNS = ["hardware", "vendor", "bf16_flop_per_s", "fp8_flop_per_s", "fp4_flop_per_s", "memory_bytes",
                  "memory_bandwidth_bytes_per_s", "scaleup_bytes_per_s_per_direction", "price_usd_per_hour",
@@ -58,7 +59,7 @@ def run(args) -> int:
 
 
 def register(sub) -> None:
-    p = sub.add_parser("hardware", help="list hardware profiles (peaks, memory, links, price)")
+    p = sub.add_parser("hardware", help=COMMAND_HELP["hardware"])
     p.add_argument("--hardware", action="append", metavar="NAME|PATH", help="only these profiles; repeatable")
     p.add_argument("--provenance", action="store_true", help="list every number with its source and status")
     add_columns(p)

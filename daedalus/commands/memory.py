@@ -9,6 +9,7 @@ from .. import log
 from ..args import add_dtypes, add_format, add_hardware, add_models, int_list, models_from, profiles_from
 from ..columns import add_columns
 from ..output import emit
+from . import COMMAND_HELP
 
 DEFAULT_MODELS = ["deepseek-v4-pro", "deepseek-v4-flash", "deepseek-v3", "deepseek-v2", "deepseek-llm-67b",
                   "llama-3.1-405b", "qwen2.5-72b"]
@@ -46,7 +47,7 @@ def run(args) -> int:
 
 
 def register(sub) -> None:
-    p = sub.add_parser("memory", help="KV cache and weight memory per model over context and batch")
+    p = sub.add_parser("memory", help=COMMAND_HELP["memory"])
     add_models(p, "default: " + ", ".join(DEFAULT_MODELS))
     add_hardware(p, "optional: adds fits / max batch / max context on --devices of it")
     p.add_argument("--context", action="append", help="context lengths, comma list, k = 1024 (default 4k,32k,128k)")

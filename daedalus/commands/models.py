@@ -9,6 +9,7 @@ from simulators.params import count_params
 from ..args import add_format, models_from
 from ..columns import add_columns
 from ..output import emit
+from . import COMMAND_HELP
 
 BF16_BYTES = 2.0
 TABLE_COLUMNS = ["model", "attention", "layers", "heads", "kv_heads", "routed_experts",
@@ -57,7 +58,7 @@ def run(args) -> int:
 
 
 def register(sub) -> None:
-    p = sub.add_parser("models", help="list shipped model configs (sizes, attention, experts, sources)")
+    p = sub.add_parser("models", help=COMMAND_HELP["models"])
     p.add_argument("--model", action="append", metavar="NAME[:FIELD=V,...]|PATH",
                    help="only these models, variants allowed (llama-3.1-8b:kv_heads=1); repeatable")
     add_columns(p)

@@ -32,9 +32,10 @@ from ..args import (
 from ..columns import add_columns
 from ..output import emit, table_width
 from ..safety import neutralise_csv
+from . import COMMAND_HELP
 
-TABLE_COLUMNS = ["rank", "hardware", "devices", "tp", "ep", "dp", "batch_per_device", "decode_tokens_per_s_per_device", "tokens_per_s_per_user", "ttft_s", "tpot_s",
-                 "bottleneck", "usd_per_mtok_output", "reason"]
+TABLE_COLUMNS = ["rank", "hardware", "devices", "tp", "ep", "dp", "batch_per_device", "decode_tokens_per_s_per_device",
+                 "tokens_per_s_per_user", "ttft_s", "tpot_s", "bottleneck", "usd_per_mtok_output", "reason"]
 REASON_WIDTH = 90
 MODE_WORDS = {"achievable": "achievable rates of published kernels (profiles' achievable: blocks)",
               "speed_of_light": "speed of light (datasheet peaks: an upper bound)",
@@ -220,14 +221,15 @@ def run(args) -> int:
                  f"mode: {MODE_WORDS.get(opt.mode, opt.mode)}")
         emit(shown, "table", title=title, columns=args.columns, default_columns=TABLE_COLUMNS)
         sys.stdout.write("(devices: prefill + decode; tp/ep/dp: decode unit; USD/Mtok output counts the whole fleet; "
-                         "the prefill / decode\n split, pp and all columns: --columns all, or --format csv or json)\n\n")
+                         "the prefill / decode\n split, pp and all columns: --columns all, or --format csv or "
+                         "json)\n\n")
         sys.stdout.write(explain(table))
         sys.stdout.write(note)
     return 0
 
 
 def register(sub) -> None:
-    p = sub.add_parser("plan", help="what to buy: smallest deployment per hardware meeting TTFT / TPOT, with $/token")
+    p = sub.add_parser("plan", help=COMMAND_HELP["plan"])
     add_models(p, "default: deepseek-v3; one model")
     add_hardware(p, "default: every shipped profile")
     p.add_argument("--input-len", help="prompt tokens per request (default 4096; k = 1024)")

@@ -13,6 +13,7 @@ from .. import log
 from ..args import add_format, add_results, add_run_id, str_list
 from ..columns import add_columns
 from ..output import emit
+from . import COMMAND_HELP
 
 HEADLINE_COLUMNS = ["mode", "n", "n_noisy", "mdape_pct", "mape_pct", "within_25_pct", "bias"]
 
@@ -63,7 +64,7 @@ def run(args) -> int:
 
 
 def register(sub) -> None:
-    p = sub.add_parser("report", help="self-contained HTML report of a benchmark run (figures, errors, provenance)")
+    p = sub.add_parser("report", help=COMMAND_HELP["report"])
     add_run_id(p, "run folder under --results (default: the newest run)")
     add_results(p, str(DEFAULT_RESULTS))
     p.add_argument("--model", action="append", metavar="NAME|PATH",

@@ -14,6 +14,7 @@ from .. import log
 from ..args import add_device, add_format, add_results, add_resume, add_run_id
 from ..columns import add_columns
 from ..output import emit
+from . import COMMAND_HELP
 from .bench import require_torch
 from .report import HEADLINE_COLUMNS, headline
 
@@ -46,7 +47,7 @@ def run(args) -> int:
 
 
 def register(sub) -> None:
-    p = sub.add_parser("run", help="main job: measure + validate + predict + report into results/<run-id>/")
+    p = sub.add_parser("run", help=COMMAND_HELP["run"])
     add_results(p, str(rf.DEFAULT_RESULTS))
     add_run_id(p, "name of the run folder (default: a timestamp)")
     add_device(p)

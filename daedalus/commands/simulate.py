@@ -21,6 +21,7 @@ from ..args import (
 from ..columns import add_columns
 from ..csv_out import write_csv
 from ..output import emit, records
+from . import COMMAND_HELP
 
 CASE_KEYS = ["model", "hardware", "phase", "batch", "query_len", "context"]
 TABLE_COLUMNS = ["model", "hardware", "phase", "batch", "context", "flop", "bytes", "time_s", "bound",
@@ -77,7 +78,7 @@ def run(args) -> int:
 
 
 def register(sub) -> None:
-    p = sub.add_parser("simulate", help="roofline prediction per op and per step")
+    p = sub.add_parser("simulate", help=COMMAND_HELP["simulate"])
     add_models(p, "default: deepseek-v3")
     add_hardware(p, "default: h100-sxm")
     p.add_argument("--phase", action="append", help=f"phases, comma list of {', '.join(PHASES)} (default decode)")

@@ -12,6 +12,7 @@ from .. import log
 from ..args import add_format, add_results, add_run_id
 from ..columns import add_columns
 from ..output import emit
+from . import COMMAND_HELP
 
 SUMMARY_COLUMNS = ["mode", "subset", "family", "n", "n_noisy", "mdape_pct", "mape_pct", "within_25_pct", "bias"]
 
@@ -33,7 +34,7 @@ def run(args) -> int:
 
 
 def register(sub) -> None:
-    p = sub.add_parser("validate", help="compare measured kernel times with the simulator's predictions")
+    p = sub.add_parser("validate", help=COMMAND_HELP["validate"])
     add_run_id(p, "run folder under --results (default: the newest run with measured.csv)")
     add_results(p, str(rf.DEFAULT_RESULTS))
     p.add_argument("--hardware", metavar="NAME|PATH",
