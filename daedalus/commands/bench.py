@@ -158,7 +158,7 @@ def register(sub) -> None:
     p.add_argument("--max-cases", type=int, default=None, help="stop after this many new cases")
     p.add_argument("--budget-s", type=float, default=None, help="timing budget per case in seconds")
     p.add_argument("--no-probe", action="store_true", help="skip the noise probe before each case")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar (-q implies it)")
     p.add_argument("--comm", action="store_true",
                    help="measure all-reduce / all-to-all with torch.distributed instead of the kernels")
     p.add_argument("--world-size", type=int, default=2, help="--comm: local ranks to spawn (ignored under torchrun)")

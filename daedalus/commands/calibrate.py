@@ -72,7 +72,7 @@ def register(sub) -> None:
     p.add_argument("--full", action="store_true", help="larger GEMMs and longer timing (default: ~20 s on 2 cores)")
     p.add_argument("--budget-s", type=float, default=None, help="timing budget per case in seconds")
     p.add_argument("--no-probe", action="store_true", help="skip the noise probe before each case")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar (-q implies it)")
     add_columns(p, CALIBRATE_COLUMNS)
     add_format(p, "summary")
     p.set_defaults(func=run)
