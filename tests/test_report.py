@@ -206,7 +206,7 @@ def test_cli_picks_newest_run_and_rejects_unknown(tmp_path, capsys):
         find_run(results, "not-a-run", flag="--run")
     assert main(["report", "--results", str(tmp_path / "empty")]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and err.startswith("daedalus: error: --run: no run in")
+    assert err.count("\n") == 1 and err.startswith("daedalus: error: --run-id: no run in")
 
 
 def test_cli_report(tmp_path, capsys):
@@ -218,5 +218,5 @@ def test_cli_report(tmp_path, capsys):
     assert capsys.readouterr().out.strip() == str(run / "report.html")
     assert main(["report", "--results", str(results), "--run", "r2"]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and err.startswith(f"daedalus: error: --run: no run 'r2' in {results}/;")
+    assert err.count("\n") == 1 and err.startswith(f"daedalus: error: --run-id: no run 'r2' in {results}/;")
     assert err.rstrip().endswith("r1")
