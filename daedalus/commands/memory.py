@@ -3,6 +3,7 @@ Plain rows (`simulators.memory_rows`), no pandas: this command starts in a fract
 
 from __future__ import annotations
 
+from simulators.errors import ConfigError
 from simulators.memory_rows import Dtypes, memory_rows
 
 from .. import log
@@ -30,6 +31,8 @@ def default_columns(tp: int, devices: int, fit: bool) -> list[str]:
 
 
 def run(args) -> int:
+    if args.tp < 1 or args.devices < 1 or args.devices % args.tp:
+        raise ConfigError(f"--tp: expected a positive divisor of --devices {args.devices}, got {args.tp}")
     models = models_from(args, DEFAULT_MODELS)
     profiles = profiles_from(args, []) if args.hardware else []
     dtypes = Dtypes(args.weight_dtype, args.act_dtype, args.kv_dtype)
