@@ -51,6 +51,7 @@ OPS = "ops.csv"
 MEMORY = "memory.csv"
 FIGURES = "figures"
 REPORT = "report.html"
+CUSTOM_REPORT = "custom_report"  # report --model/--hardware: a chosen selection, never over the run's own report
 
 # measured.csv, in this order (the sweep runner writes it; cases.jsonl rows rebuild it)
 MEASURED_COLUMNS = [

@@ -145,7 +145,7 @@ def test_report_reads_the_predict_files(tmp_path, monkeypatch):
     from daedalus.report import frames
 
     run = make_run(tmp_path / "p", files=("env",))
-    write_report(run, **SMALL)
+    write_report(run, **SMALL, out_dir=run)  # an explicit --out of the run folder itself
     for name in ("predicted.csv", "ops.csv", "memory.csv", "predicted.json"):
         assert (run / name).stat().st_size > 0, name
     meta = json.loads((run / "predicted.json").read_text())
@@ -214,8 +214,16 @@ def test_cli_report(tmp_path, capsys):
     run = make_run(results / "r1", files=("env", "measured"))
     args = ["report", "--results", str(results), "--model", "deepseek-v2-lite", "--hardware", "host-cpu",
             "--breakdown-model", "deepseek-v2-lite", "--breakdown-hardware", "host-cpu"]
+    (run / "report.html").write_text("the run's own report")
     assert main(args) == 0
-    assert capsys.readouterr().out.strip() == str(run / "report.html")
+    assert capsys.readouterr().out.strip() == str(run / "custom_report" / "report.html")
+    assert (run / "report.html").read_text() == "the run's own report"  # a chosen selection never overwrites it
+    assert not (run / "predicted.csv").exists() and (run / "custom_report" / "predicted.csv").stat().st_size > 0
+    assert "deepseek-v2-lite" in (run / "custom_report" / "report.html").read_text()
+    assert (run / "custom_report" / "figures" / "kv_memory.png").stat().st_size > 0
+    out = tmp_path / "elsewhere"
+    assert main(args + ["--out", str(out)]) == 0
+    assert capsys.readouterr().out.strip() == str(out / "report.html")
     assert main(["report", "--results", str(results), "--run", "r2"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith(f"daedalus: error: --run-id: no run 'r2' in {results}/;")

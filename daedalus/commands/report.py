@@ -50,6 +50,7 @@ def run(args) -> int:
         hardware=str_list(args.hardware, []) or None,
         breakdown_model=args.breakdown_model,
         breakdown_hardware=args.breakdown_hardware,
+        out_dir=args.out,
     )
     rows = headline(run_dir)
     if args.format == "table":
@@ -77,6 +78,10 @@ def register(sub) -> None:
                    help="model of the per-op breakdown and hardware comparison (default: deepseek-v3)")
     p.add_argument("--breakdown-hardware", default=None, metavar="NAME|PATH",
                    help="hardware of the per-op breakdown (default: h100-sxm)")
+    p.add_argument("--out", default=None, metavar="DIR",
+                   help="folder for report.html and figures/ (default: the run folder; with --model, "
+                        "--hardware or --breakdown-* the run's own report is kept and the chosen "
+                        "selection goes to <run>/custom_report/)")
     add_columns(p, HEADLINE_COLUMNS)
     add_format(p, "headline table")
     p.set_defaults(func=run)

@@ -25,7 +25,7 @@ from simulators.units import GB, GFLOP
 from . import plots
 from .briefing import briefing
 from .report_claims import claims_section
-from bench.run_folder import FIGURES, REPORT, write_atomic
+from bench.run_folder import CUSTOM_REPORT, FIGURES, REPORT, write_atomic
 
 from .frames import (
     BREAKDOWN_DECODE_BATCH,
@@ -361,17 +361,21 @@ def _resolve_known(names: Sequence[str], resolve, extra: Sequence = ()) -> list:
 def write_report(run_dir: str | Path, *, models: Sequence[str | ModelConfig] | None = None,
                  hardware: Sequence[str | HardwareProfile] | None = None,
                  breakdown_model: str | ModelConfig | None = None,
-                 breakdown_hardware: str | HardwareProfile | None = None) -> Path:
-    """Build `<run_dir>/figures/*` and `<run_dir>/report.html`; returns the report's path. The
-    predictions come from the run's predict files; passing models / hardware (or a run without those
-    files) predicts first and writes them."""
+                 breakdown_hardware: str | HardwareProfile | None = None,
+                 out_dir: str | Path | None = None) -> Path:
+    """Build `<out>/figures/*` and `<out>/report.html`; returns the report's path. `out` is the run
+    folder for the run's own report (predictions from the run's predict files). A chosen selection
+    of models / hardware never overwrites the run's own report or predict files: it is predicted
+    and written into `out_dir` (default `<run_dir>/custom_report/`)."""
     inputs = load_run(run_dir)
-    frames = None if any(x is not None for x in (models, hardware, breakdown_model, breakdown_hardware)) \
-        else read_frames(inputs.run_dir)
+    custom = any(x is not None for x in (models, hardware, breakdown_model, breakdown_hardware))
+    out = Path(out_dir) if out_dir is not None else (inputs.run_dir / CUSTOM_REPORT if custom else inputs.run_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    frames = None if custom else read_frames(inputs.run_dir)
     if frames is None:
         frames = simulate_frames(inputs.run_dir, models or DEFAULT_MODELS, hardware or DEFAULT_HARDWARE,
                                  breakdown_model or "deepseek-v3", breakdown_hardware or "h100-sxm")
-        write_frames(inputs.run_dir, frames)
+        write_frames(out, frames)
     host = [inputs.host_profile] if inputs.host_profile is not None else []
     model_cfgs = _resolve_known(frames.models, resolve_model)
     profiles = _resolve_known(frames.hardware, resolve_profile, host)
@@ -379,7 +383,7 @@ def write_report(run_dir: str | Path, *, models: Sequence[str | ModelConfig] | N
     used = list({h.name: h for h in used}.values())
     inputs.problems.update(frames.problems)
     figs = make_figures(inputs, frames, profiles, frames.breakdown_model, frames.breakdown_hardware,
-                        inputs.run_dir / FIGURES)
+                        out / FIGURES)
     sections = [
         ("briefing", "Briefing", briefing(inputs, frames, used)),
         ("summary", "Summary", _summary(inputs, model_cfgs, profiles, frames.breakdown_model)),
@@ -393,4 +397,4 @@ def write_report(run_dir: str | Path, *, models: Sequence[str | ModelConfig] | N
     generated = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     html_text = page(f"Daedalus run report: {inputs.run_id}", sections,
                      subtitle=f"generated {generated} by `daedalus report`; figures as PNG and SVG in figures/")
-    return write_atomic(inputs.run_dir / REPORT, html_text)
+    return write_atomic(out / REPORT, html_text)
