@@ -27,13 +27,17 @@ Sources
   H100 GPUs" (LMSYS blog, 2025-05-05; lm-sys/lm-sys.github.io blog/2025-05-05-large-scale-ep.md):
   prefill on 4 nodes (EP32) 50,302 tokens/s per node for 4K prompts at 16,384 tokens per device
   ("SGLang (Default)" expert distribution, EPLB with 32 redundant experts, 288 in all); decode on 9
-  nodes (EP72) 22,282 tokens/s per node, 256 sequences per GPU, 2,000-token KV, no MTP.
+  nodes (EP72) 22,282 tokens/s per node, 256 sequences per GPU, 2,000-token KV, no MTP. That run used
+  two-batch overlap (TBO): the blog's TBO ablation says "The speedup reaches 25.5% at 256 tokens with a
+  performance of 22,310 tokens per second", so the same decode without TBO ran 22,310 / 1.255 = 17,777
+  tokens/s per node (the blog's "no-TBO with 256" configuration of its decode breakdown).
 
 Which figures derive, which check (a figure never does both):
 - DERIVE the achievable rates (hardware_profiles/h800.yaml, h100-sxm.yaml `achievable:`): DeepGEMM
   README GEMM tables, FlashMLA README (660 TFLOPS / 3000 GB/s), DeepEP legacy README bandwidths
   (39 GB/s low-latency RDMA, 50.5 GB/s normal RDMA, 155.5 GB/s NVLink), nvidia-smi's 81,559 MiB.
-- CHECK only: every throughput in this file (day-6, profile-data, SGLang) and the ISCA'25 formulas.
+- CHECK only: every throughput in this file (day-6, profile-data, SGLang, SGLang's TBO ablation) and the
+  ISCA'25 formulas. Day-6's 24-h token totals and node occupancy only show what its per-node figures are.
 The checks run the planner's own composition: achievable mode, no overlap (the planner default), the
 publication's layout / batch / context / precision / MTP / cache hits pinned, uniform routing with
 EPLB's 32 redundant experts (balanced routing where the publication simulated it). Speed of light
@@ -164,8 +168,27 @@ def test_day6_prefill_h800_is_bounded(v3, h800, request, capsys):
     assert 1.0 < ratio < 62_713 / 32_206
 
 
-@pytest.mark.xfail(strict=True, reason="day-6 prefill is a 24 h production average ~half DeepSeek's own profile "
-                   "of the same unit; the achievable mode is ~1.56x it (known gap, see the report)")
+SECONDS_PER_DAY = 86_400
+DAY6_TOTALS = {"input_tokens": 608e9, "output_tokens": 168e9, "average_nodes": 226.75}  # the same 24 h
+
+
+def test_day6_per_node_figures_are_24h_occupancy_averages():
+    """Why the day-6 prefill figure is not a like-for-like check: its per-node throughputs are the day's
+    token totals over the nodes the service held on average (608B input / 86,400 s / 73.7k = 95.5
+    prefill nodes, 168B output / 86,400 s / 14.8k = 131.4 decode nodes; together the published 226.75
+    average occupancy). They average every hour on every held node, off-peak and partly filled steps
+    included, while the planner costs a step with full 16K-token batches. Decode escapes this because its
+    check derives the batch (88 per GPU) from the same averages; prefill publishes no batch or TTFT."""
+    prefill_nodes = DAY6_TOTALS["input_tokens"] / SECONDS_PER_DAY / PUBLISHED["prefill_input_tokens_per_s_per_node"]
+    decode_nodes = DAY6_TOTALS["output_tokens"] / SECONDS_PER_DAY / PUBLISHED["decode_output_tokens_per_s_per_node"]
+    assert prefill_nodes + decode_nodes == pytest.approx(DAY6_TOTALS["average_nodes"], rel=0.01)
+    assert prefill_nodes == pytest.approx(95.5, abs=0.5) and decode_nodes == pytest.approx(131.4, abs=0.5)
+
+
+@pytest.mark.xfail(strict=True, reason="not like-for-like: day-6 prefill's 73.7k is 24-h input tokens over the "
+                   "prefill nodes held on average (see test_day6_per_node_figures_are_24h_occupancy_averages), "
+                   "off-peak and partly filled steps included; the check pins full 16K-token batches. Achievable "
+                   "mode is ~1.56x it, and sits between it and DeepSeek's own profile of the unit (1.95x it)")
 def test_day6_prefill_h800_within_tolerance(v3, h800, request, capsys):
     assert abs(_day6_prefill_ratio(v3, h800, request, capsys) - 1) <= TOLERANCE
 
@@ -193,10 +216,29 @@ def test_sglang_prefill_h100(v3, h100, request, capsys):
     assert abs(ratio - 1) <= TOLERANCE
 
 
-@pytest.mark.xfail(strict=True, reason="achievable mode is ~15.4% below SGLang's 22,282 per node (EP comm at "
-                   "DeepEP's 39 GB/s dominates); just outside the tolerance")
+SGLANG_DECODE_TBO_SPEEDUP = 0.255  # blog, TBO ablation: "The speedup reaches 25.5% at 256 tokens ..."
+SGLANG_DECODE_TBO_TOKENS_PER_S = 22_310  # "... with a performance of 22,310 tokens per second"
+
+
+def test_sglang_decode_h100_without_overlap(v3, h100, request, capsys):
+    """Like for like: the planner's default composition (no overlap: dispatch / combine on the critical
+    path) against SGLang's same decode run without two-batch overlap, 22,310 / 1.255 per node.
+    No EP-dependent link rate is added for EP72: DeepEP's low-latency table rises from 39 GB/s (EP128)
+    to 43-46 GB/s (EP64) because more copies stay on the node (its bandwidth is all copies' bytes over
+    the time); the off-node share alone runs 36-40 GB/s from EP32 to EP256 (e.g. 43 x 56/64 = 37.6),
+    and the comm model already sends the node-local copies over NVLink."""
+    no_tbo = SGLANG_DECODE_TBO_TOKENS_PER_S / (1 + SGLANG_DECODE_TBO_SPEEDUP)
+    ratio = check(request, capsys, "SGLang decode without TBO, 9 x 8 H100 EP72, 256 per GPU, 2K KV, no MTP",
+                  no_tbo, v3, h100, SGLANG_DECODE, 256, "decode", Workload(2000, 1))
+    assert abs(ratio - 1) <= TOLERANCE
+
+
+@pytest.mark.xfail(strict=True, reason="not like-for-like: SGLang's 22,282 ran two-batch overlap (25.5% over the "
+                   "same run without it); the no-overlap default is ~0.85x it (and 1.06x the no-TBO run, "
+                   "test_sglang_decode_h100_without_overlap), the two-micro-batch option ~1.32x it (its schedule "
+                   "bound hides all of dispatch / combine; the SM and kernel cost of overlap is not modelled)")
 def test_sglang_decode_h100(v3, h100, request, capsys):
-    ratio = check(request, capsys, "SGLang decode, 9 x 8 H100 EP72, 256 per GPU, 2K KV, no MTP", 22_282,
+    ratio = check(request, capsys, "SGLang decode (with TBO), 9 x 8 H100 EP72, 256 per GPU, 2K KV, no MTP", 22_282,
                   v3, h100, SGLANG_DECODE, 256, "decode", Workload(2000, 1))
     assert abs(ratio - 1) <= TOLERANCE
 
