@@ -227,7 +227,8 @@ def _roofline(m, p, hw, t, dp, B, S, L, phase, mla, mode, frac, load):
 def evaluate(m: ModelConfig, p: Precision, hw: HardwareProfile, fabric: Fabric | None, cand: pd.DataFrame,
              phase: str, wl: Workload, opt: PlanOptions) -> pd.DataFrame:
     """Cost every candidate row (devices, tp, dp, pp, ep, batch) in `phase`. Adds step time and its
-    breakdown (compute-bound, memory-bound, straggler excess, exposed communication), memory per
+    breakdown (compute-bound and memory-bound ops of the mean EP rank, the busiest rank's straggler excess,
+    exposed communication: four parts that add up to the step), memory per
     device, latency and throughput columns. `fabric` None: the mode's (achievable links in the
     achievable mode, nominal otherwise)."""
     if phase not in PHASES:
@@ -272,8 +273,9 @@ def evaluate(m: ModelConfig, p: Precision, hw: HardwareProfile, fabric: Fabric |
             f_assign = np.where(mean_a > 0, max_a / np.maximum(mean_a, 1e-30), 1.0)
         roof, c_share, m_share, compute, memory = _roofline(m, p, hw, t, dp, Bm, S, L_time, phase, mla, mode,
                                                            frac, load)
-        roof_mean = _roofline(m, p, hw, t, dp, Bm, S, L_time, phase, mla, mode, frac, mean_load)[0] \
-            if m.is_moe else roof
+        # the mean EP rank's roofline: the breakdown's compute / memory parts (the straggler excess apart)
+        roof_mean, c_mean, m_mean = _roofline(m, p, hw, t, dp, Bm, S, L_time, phase, mla, mode, frac,
+                                              mean_load)[:3] if m.is_moe else (roof, c_share, m_share)
         roof, roof_mean = roof * mtp_factor, roof_mean * mtp_factor
         # ---- communication per micro-batch on the fullest stage
         tokens = Bm * S  # this attention group's tokens in one micro-batch
@@ -316,8 +318,9 @@ def evaluate(m: ModelConfig, p: Precision, hw: HardwareProfile, fabric: Fabric |
         g["usable_bytes_per_device"] = usable
         g["fits"] = g["memory_bytes_per_device"] <= usable
         g["compute_s"], g["memory_s"], g["roofline_s"] = compute * n_mb * pp, memory * n_mb * pp, compute_stream * pp
-        g["compute_bound_s"] = c_share * mtp_factor * n_mb * pp  # time of compute-bound ops (busiest rank)
-        g["memory_bound_s"] = m_share * mtp_factor * n_mb * pp
+        # step = compute-bound + memory-bound (mean EP rank) + straggler excess + exposed communication
+        g["compute_bound_s"] = c_mean * mtp_factor * n_mb * pp  # time of compute-bound ops (mean rank)
+        g["memory_bound_s"] = m_mean * mtp_factor * n_mb * pp
         g["straggler_s"] = (roof - roof_mean) * n_mb * pp  # busiest EP rank's excess over the mean rank
         comm = (tp_s + ep_s + pp_s) * n_mb
         g["tp_comm_s"], g["ep_comm_s"], g["pp_comm_s"], g["comm_s"] = tp_s * n_mb, ep_s * n_mb, pp_s * n_mb, comm

@@ -233,6 +233,24 @@ def test_overlap_options_on_candidates(v3, shipped_profiles):
                                         PlanOptions(overlap="ideal"))["roofline_s"].to_numpy()).all()
 
 
+@pytest.mark.parametrize("overlap", ["none", "two-micro-batch", "ideal"])
+def test_step_breakdown_parts_add_up_to_the_step(shipped_models, shipped_profiles, overlap):
+    """compute-bound + memory-bound ops (mean EP rank) + straggler excess + exposed communication =
+    the step, for MoE under skewed routing (straggler > 0) and a pipelined dense model, both phases."""
+    h100 = shipped_profiles["h100-sxm"]
+    cases = [(shipped_models["deepseek-v3"], FP8, Layout(tp=1, dp=16, ep=16), PlanOptions(overlap=overlap,
+                                                                                        routing_skew=1.0)),
+             (shipped_models["llama-3.1-70b"], BF16, Layout(tp=8, pp=2), PlanOptions(overlap=overlap))]
+    for m, prec, lay, opt in cases:
+        for phase, batch in (("decode", 32), ("prefill", 2)):
+            r = evaluate_layout(m, prec, h100, lay, batch, phase, Workload(4096, 1024), opt)
+            parts = r["compute_bound_s"] + r["memory_bound_s"] + r["straggler_s"] + r["exposed_comm_s"]
+            assert parts == pytest.approx(r["step_s"], rel=1e-9), (m.name, phase)
+            assert min(r["compute_bound_s"], r["memory_bound_s"], r["straggler_s"], r["exposed_comm_s"]) >= 0
+            if m.is_moe:
+                assert r["straggler_s"] > 0
+
+
 def test_two_micro_batch_costs_weights_twice_without_communication(shipped_models, shipped_profiles):
     """On one device there is nothing to hide: splitting a weight-bound dense decode batch in two only
     reads the weights twice (about 2x the step)."""
