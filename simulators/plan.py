@@ -41,6 +41,12 @@ TOKENS_PER_MTOK = 1e6
 LAYOUT_KEYS = ["devices", "tp", "dp", "pp", "ep"]
 
 
+def _ms(seconds: float) -> str:
+    """Milliseconds for a sentence: 3 significant digits, never an exponent (1,678 ms, 49.4 ms)."""
+    ms = seconds * 1e3
+    return f"{ms:,.0f} ms" if ms >= 100 else f"{ms:.3g} ms"
+
+
 def _layout_name(r) -> str:
     return f"tp{int(r['tp'])} dp{int(r['dp'])} ep{int(r['ep'])} pp{int(r['pp'])}"
 
@@ -52,13 +58,13 @@ def _why(best: pd.Series, ok: pd.DataFrame, fit: pd.DataFrame, phase: str, wl: W
     goal = "fewest devices" if opt.objective == "devices" else "most tokens/s per device"
     target_txt = "" if target is None else f" meeting {what} {target * 1e3:g} ms"
     stop = ("memory full (batch cap {:g})".format(best["batch_cap"]) if best["batch"] >= np.floor(best["batch_cap"])
-            else f"{what} {best[lat_col] * 1e3:.3g} ms at the largest batch under the target")
+            else f"{what} {_ms(best[lat_col])} at the largest batch under the target")
     smaller = fit[fit["devices"] < best["devices"]]
     if smaller.empty:
         nxt = "no smaller unit holds the weights and KV"
     else:
         s_best = smaller.loc[smaller[lat_col].idxmin()]
-        nxt = (f"smaller units miss {what}: best {s_best[lat_col] * 1e3:.3g} ms on {int(s_best['devices'])} devices "
+        nxt = (f"smaller units miss {what}: best {_ms(s_best[lat_col])} on {int(s_best['devices'])} devices "
                f"({_layout_name(s_best)})") if target is not None and s_best[lat_col] > target else \
             "smaller units need more of them for the request rate"
     return (f"{phase}: {goal}{target_txt}: {int(best['units'])} x {int(best['devices'])} devices ({lay}), batch "
@@ -80,7 +86,7 @@ def select(df: pd.DataFrame, phase: str, wl: Workload, opt: PlanOptions) -> tupl
     ok = fit if target is None else fit[fit[lat_col] <= target]
     if ok.empty:
         best = fit.loc[fit[lat_col].idxmin()]
-        return None, (f"{what} {target * 1e3:g} ms not met: best {best[lat_col] * 1e3:.3g} ms on "
+        return None, (f"{what} {target * 1e3:g} ms not met: best {_ms(best[lat_col])} on "
                       f"{int(best['devices'])} devices ({_layout_name(best)}, batch {best['batch']:g}, "
                       f"{best['bound']}-bound)")
     per_layout = ok.sort_values("batch").groupby(LAYOUT_KEYS, as_index=False).tail(1).copy()

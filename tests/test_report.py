@@ -19,7 +19,7 @@ from bench.run_folder import find_run
 from daedalus.cli import main
 from simulators.errors import ConfigError
 
-SECTIONS = ("summary", "validation", "measured", "figures", "environment", "provenance")
+SECTIONS = ("summary", "validation", "measured", "figures", "planning", "environment", "provenance")
 HOSTILE = "<script>alert('x')</script> & \"quotes\""
 SMALL = {"models": ("deepseek-v2-lite", "llama-3.1-8b"), "hardware": ("h100-sxm", "host-cpu"),
          "breakdown_model": "deepseek-v2-lite", "breakdown_hardware": "h100-sxm"}
@@ -123,6 +123,43 @@ def test_report_content(full_report):
     assert "over the time budget" in text  # skip reasons
     assert HOSTILE not in text and html_escaped(HOSTILE) in text
     assert "mla_decode" in text and "median CV" in text
+
+
+def _table_rows(text: str, css_class: str) -> list[list[str]]:
+    """Body rows of the report table with `css_class`, as cell texts."""
+    body = re.search(rf'<table class="{css_class}">.*?<tbody>(.*?)</tbody>', text, re.S).group(1)
+    return [re.findall(r"<td[^>]*>(.*?)</td>", row, re.S) for row in re.findall(r"<tr[^>]*>(.*?)</tr>", body, re.S)]
+
+
+def test_report_planning_section_shows_the_plan_api_answer(full_report):
+    """The planning section: present, its Pareto figure written, and every breakdown and answer
+    number equal to `simulators.plan.plan`'s for the same model, accelerators and workload."""
+    from daedalus.report.report import DEFAULT_HARDWARE
+    from daedalus.report.report_html import fmt_num
+    from daedalus.report.report_plan import PLAN_OPTIONS, PLAN_WORKLOAD
+    from simulators.hardware import resolve_profile
+    from simulators.model_config import resolve_model
+    from simulators.plan import plan
+
+    run, _, text = full_report
+    assert '<section id="planning">' in text and 'href="#planning"' in text
+    assert (run / "figures" / "plan_pareto.png").stat().st_size > 0
+    accel = [resolve_profile(n) for n in DEFAULT_HARDWARE if resolve_profile(n).vendor != "host"]
+    table = plan(resolve_model("deepseek-v3"), accel, PLAN_WORKLOAD, PLAN_OPTIONS).table
+    breakdown = {(r[0], r[1]): r for r in _table_rows(text, "plan-breakdown")}
+    answer = {r[1]: r for r in _table_rows(text, "plan-answer")}
+    assert set(answer) == set(table["hardware"])
+    ms = lambda v: fmt_num(v * 1e3)  # noqa: E731
+    for _, r in table.iterrows():
+        row = answer[r["hardware"]]
+        assert row[0] == str(r["rank"]) and row[2] == fmt_num(int(r["devices"]))
+        assert row[6] == fmt_num(r["decode_tokens_per_s_per_device"]) and row[9] == ms(r["tpot_s"])
+        for phase in ("decode", "prefill"):
+            cells = breakdown[(r["hardware"], phase)]
+            expected = [ms(r[f"{phase}_{k}_s"]) for k in ("step", "compute_bound", "memory_bound", "straggler",
+                                                         "exposed_comm")]
+            assert cells[2:7] == expected, (r["hardware"], phase)
+            assert html_escaped(r[f"{phase}_why"]) == cells[7]
 
 
 def html_escaped(s: str) -> str:

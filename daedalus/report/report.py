@@ -38,6 +38,7 @@ from .frames import (
     write_frames,
 )
 from .report_data import RunInputs, load_run
+from .report_plan import plan_section
 from .report_html import badge, esc, figure, fmt_num, fmt_quantity, not_available, page, table
 
 DEFAULT_MODELS = ("deepseek-v3", "llama-3.1-405b", "qwen2.5-72b", "deepseek-v2", "deepseek-llm-67b")
@@ -384,12 +385,14 @@ def write_report(run_dir: str | Path, *, models: Sequence[str | ModelConfig] | N
     inputs.problems.update(frames.problems)
     figs = make_figures(inputs, frames, profiles, frames.breakdown_model, frames.breakdown_hardware,
                         out / FIGURES)
+    plan_model = next(iter(_resolve_known([frames.breakdown_model], resolve_model) + model_cfgs), None)
     sections = [
         ("briefing", "Briefing", briefing(inputs, frames, used)),
         ("summary", "Summary", _summary(inputs, model_cfgs, profiles, frames.breakdown_model)),
         ("validation", "Validation errors", _validation(inputs)),
         ("measured", "Measured cases", _measured(inputs)),
         ("figures", "Figures", _figures(figs)),
+        ("planning", "Planning: what to buy", plan_section(plan_model, profiles, out / FIGURES)),
         ("environment", "Environment", _environment(inputs)),
         ("provenance", "Hardware provenance", _provenance(used)),
         ("claims", "Claims checked", claims_section()),
