@@ -30,7 +30,7 @@ from .sizing import (
 )
 
 __all__ = ["DEFAULT_MAX_DEVICES", "OBJECTIVES", "PlanOptions", "PlanResult", "Workload", "candidates", "evaluate",
-           "evaluate_layout", "pareto_front", "plan", "plan_hardware", "select"]
+           "evaluate_layout", "ms_text", "pareto_front", "plan", "plan_hardware", "select"]
 
 SECONDS_PER_HOUR = 3600.0
 TOKENS_PER_MTOK = 1e6
@@ -41,7 +41,7 @@ TOKENS_PER_MTOK = 1e6
 LAYOUT_KEYS = ["devices", "tp", "dp", "pp", "ep"]
 
 
-def _ms(seconds: float) -> str:
+def ms_text(seconds: float) -> str:
     """Milliseconds for a sentence: 3 significant digits, never an exponent (1,678 ms, 49.4 ms)."""
     ms = seconds * 1e3
     return f"{ms:,.0f} ms" if ms >= 100 else f"{ms:.3g} ms"
@@ -58,13 +58,13 @@ def _why(best: pd.Series, ok: pd.DataFrame, fit: pd.DataFrame, phase: str, wl: W
     goal = "fewest devices" if opt.objective == "devices" else "most tokens/s per device"
     target_txt = "" if target is None else f" meeting {what} {target * 1e3:g} ms"
     stop = ("memory full (batch cap {:g})".format(best["batch_cap"]) if best["batch"] >= np.floor(best["batch_cap"])
-            else f"{what} {_ms(best[lat_col])} at the largest batch under the target")
+            else f"{what} {ms_text(best[lat_col])} at the largest batch under the target")
     smaller = fit[fit["devices"] < best["devices"]]
     if smaller.empty:
         nxt = "no smaller unit holds the weights and KV"
     else:
         s_best = smaller.loc[smaller[lat_col].idxmin()]
-        nxt = (f"smaller units miss {what}: best {_ms(s_best[lat_col])} on {int(s_best['devices'])} devices "
+        nxt = (f"smaller units miss {what}: best {ms_text(s_best[lat_col])} on {int(s_best['devices'])} devices "
                f"({_layout_name(s_best)})") if target is not None and s_best[lat_col] > target else \
             "smaller units need more of them for the request rate"
     return (f"{phase}: {goal}{target_txt}: {int(best['units'])} x {int(best['devices'])} devices ({lay}), batch "
@@ -86,7 +86,7 @@ def select(df: pd.DataFrame, phase: str, wl: Workload, opt: PlanOptions) -> tupl
     ok = fit if target is None else fit[fit[lat_col] <= target]
     if ok.empty:
         best = fit.loc[fit[lat_col].idxmin()]
-        return None, (f"{what} {target * 1e3:g} ms not met: best {_ms(best[lat_col])} on "
+        return None, (f"{what} {target * 1e3:g} ms not met: best {ms_text(best[lat_col])} on "
                       f"{int(best['devices'])} devices ({_layout_name(best)}, batch {best['batch']:g}, "
                       f"{best['bound']}-bound)")
     per_layout = ok.sort_values("batch").groupby(LAYOUT_KEYS, as_index=False).tail(1).copy()

@@ -15,7 +15,7 @@ from simulators.comm import OVERLAPS
 from simulators.errors import ConfigError
 from simulators.expert_load import ROUTINGS
 from simulators.parallel import Layout
-from simulators.plan import DEFAULT_MAX_DEVICES, OBJECTIVES, PlanOptions, Workload, plan
+from simulators.plan import DEFAULT_MAX_DEVICES, OBJECTIVES, PlanOptions, Workload, ms_text, plan
 from simulators.predict import Dtypes
 
 from ..args import (
@@ -108,7 +108,7 @@ def _layout(flag: str, value: str | None):
 
 
 def _ms(x) -> str:
-    return "-" if pd.isna(x) else f"{x * 1e3:.3g} ms"
+    return "-" if pd.isna(x) else ms_text(x)
 
 
 def explain(table: pd.DataFrame, width: int | None = None) -> str:
@@ -130,7 +130,7 @@ def explain(table: pd.DataFrame, width: int | None = None) -> str:
                          f"{part['memory_bound']} + straggler excess {part['straggler']} + exposed communication "
                          f"{part['exposed_comm']}")
         if r.get("assumptions"):
-            lines.append(f"  assumed: {r['assumptions']}")
+            lines.append(f"  assumed: {r['assumptions'].replace(',', ', ')}")
     wrapped = []
     for line in lines:
         indent = " " * (len(line) - len(line.lstrip()))
