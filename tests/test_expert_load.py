@@ -58,6 +58,10 @@ CASES = [
     (Routing("uniform"), 144 * 88, 144, 32),  # day-6 decode: EP144, 32 redundant (EPLB)
     (Routing("group-limited"), 256, 8, 0),
     (Routing("group-limited"), 64, 64, 0),
+    # group-limited with EPLB replicas: experts of one group no longer sit together (exact pair moments)
+    (Routing("group-limited"), 1024, 32, 32),
+    (Routing("group-limited"), 144 * 88, 144, 32),
+    (Routing("group-limited", n_group=8, topk_group=2), 512, 16, 16),
     # measured load histogram of a Zipf(1.2) router: the expected per-expert load of successive sampling
     (Routing("histogram", histogram=tuple(inclusion(ZIPF, K))), 1024, 32, 0),
     (Routing("histogram", histogram=tuple(inclusion(ZIPF, K))), 1024, 32, 32),
@@ -71,6 +75,20 @@ def test_busiest_rank_matches_monte_carlo(routing, tokens, ep, redundant):
     assert model.max_assignments == pytest.approx(mc_a, rel=ASSIGN_TOL)
     assert model.max_distinct == pytest.approx(mc_d, rel=DISTINCT_TOL)
     assert model.max_assignments >= model.mean_assignments  # the busiest rank is never below the mean
+
+
+def test_group_limited_replicas_change_the_busiest_rank_as_the_monte_carlo_does():
+    """Top-2 of 8 groups, contiguous placement: each EP8 rank holds one group, so it carries either
+    none or about half of a token's experts, a heavy-tailed count. EPLB's packing mixes groups over
+    ranks and lightens the busiest rank; the pair moments must see it as the Monte-Carlo does (an
+    independent-inclusion model gives both placements the same load)."""
+    r = Routing("group-limited", topk_group=2)
+    contiguous, replicated = rank_load(r, 256, E, K, 8, 0), rank_load(r, 256, E, K, 8, 8)
+    (mc_contiguous, _), (mc_replicated, _) = monte_carlo(r, 256, 8, 0), monte_carlo(r, 256, 8, 8)
+    assert mc_contiguous > 1.05 * mc_replicated
+    assert contiguous.max_assignments > 1.05 * replicated.max_assignments
+    assert contiguous.max_assignments == pytest.approx(mc_contiguous, rel=ASSIGN_TOL)
+    assert replicated.max_assignments == pytest.approx(mc_replicated, rel=ASSIGN_TOL)
 
 
 def test_one_token_per_rank_busiest_rank_is_well_above_mean():
