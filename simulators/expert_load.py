@@ -162,12 +162,15 @@ def expected_max_normal(mean: np.ndarray, var: np.ndarray) -> float:
     hi = float(np.max(mean + 9.0 * sd))
     if hi <= 0:
         return 0.0
-    x = np.linspace(0.0, hi, _GRID)
-    log_f = np.zeros_like(x)
-    for m, s in zip(*np.unique(np.stack([mean, sd]), axis=1)):  # ranks with equal moments share a CDF
-        n = int(np.sum((mean == m) & (sd == s)))
-        log_f += n * np.log(np.clip(_norm_cdf((x - m) / s), 1e-300, 1.0))
-    return float(np.trapezoid(1.0 - np.exp(log_f), x))
+    # the maximum is above every rank's mean - 9 sd: integrate from there; ranks that lie wholly
+    # below that point (CDF 1 on the grid) do not change the maximum
+    lo = float(np.clip(np.max(mean - 9.0 * sd), 0.0, hi))
+    keep = mean + 9.0 * sd > lo
+    x = np.linspace(lo, hi, _GRID)
+    # ranks with equal moments share a CDF
+    (m, s), n = np.unique(np.stack([mean[keep], sd[keep]]), axis=1, return_counts=True)
+    log_f = (n[:, None] * np.log(np.clip(_norm_cdf((x[None, :] - m[:, None]) / s[:, None]), 1e-300, 1.0))).sum(0)
+    return lo + float(np.trapezoid(1.0 - np.exp(log_f), x))
 
 
 def _pad(hit: np.ndarray, rank: np.ndarray, ep: int, per: int) -> np.ndarray:
@@ -241,7 +244,9 @@ class RankLoad:
         return self.max_distinct / self.mean_distinct if self.mean_distinct > 0 else 1.0
 
 
-def _one(r: Routing, tokens: float, E: int, k: int, ep: int, redundant: int, perm: int) -> RankLoad:
+@lru_cache(maxsize=1024)
+def _per_token(r: Routing, E: int, k: int, ep: int, redundant: int, perm: int):
+    """Per-token moments of every rank's count, the slots' inclusion and their ranks (no T in them)."""
     pair = None
     if r.kind == "hash":
         pi, pair = hash_inclusion(r.vocab, E, k, float(r.skew))
@@ -260,6 +265,11 @@ def _one(r: Routing, tokens: float, E: int, k: int, ep: int, redundant: int, per
         mu = np.bincount(slot_rank, weights=pi_slot, minlength=ep)
         fpc = (E - k) / (E - 1) if E > 1 else 1.0
         var = np.bincount(slot_rank, weights=pi_slot * (1 - pi_slot), minlength=ep) * fpc
+    return mu, var, pi_slot, slot_rank
+
+
+def _one(r: Routing, tokens: float, E: int, k: int, ep: int, redundant: int, perm: int) -> RankLoad:
+    mu, var, pi_slot, slot_rank = _per_token(r, E, k, ep, redundant, perm)
     T = float(tokens)
     max_a = expected_max_normal(T * mu, T * var)
     hit = 1.0 - (1.0 - np.clip(pi_slot, 0.0, 1.0)) ** T
