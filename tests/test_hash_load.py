@@ -93,3 +93,41 @@ def test_table_and_inclusion_are_consistent():
 def test_bad_hash_routing_is_one_line(routing):
     with pytest.raises(ConfigError, match="hash routing"):
         rank_load(routing, 64, E, K, 8)
+
+
+# ----------------------------------------------------------------------------- in the planner
+
+def _v4_decode(pro, hw, exponent: float, model=None, redundant: int = 0) -> dict:
+    from simulators.parallel import Layout
+    from simulators.plan import PlanOptions, Workload, evaluate_layout
+    from simulators.precision import Precision
+
+    m = model or pro
+    # EP64, 2 sequences per rank: 128 tokens per rank enter each MoE layer
+    return evaluate_layout(m, Precision.for_model(m), hw, Layout(tp=1, dp=64, ep=64, redundant_experts=redundant),
+                           128, "decode", Workload(4096, 1024), PlanOptions(token_zipf_exponent=exponent))
+
+
+def test_token_skew_slows_v4_only_through_its_hash_layers(pro, shipped_profiles):
+    """V4-Pro's first 3 of 61 MoE layers are hash-routed: a more skewed token frequency lengthens
+    the step through them (busiest rank's GEMM and all-to-all); the same model without hash layers
+    does not notice the token frequency at all."""
+    from dataclasses import replace
+
+    hw = shipped_profiles["b200"]
+    flat, zipf = _v4_decode(pro, hw, 0.0), _v4_decode(pro, hw, 1.3)
+    assert zipf["step_s"] > flat["step_s"] and zipf["straggler_s"] > flat["straggler_s"]
+    assert zipf["straggler_factor"] > flat["straggler_factor"]
+    no_hash = replace(pro, num_hash_layers=0)
+    a, b = _v4_decode(pro, hw, 0.0, no_hash), _v4_decode(pro, hw, 1.3, no_hash)
+    assert a["step_s"] == b["step_s"]
+    # the router layers alone are lighter than router + Zipf(1.3) hash layers
+    assert b["straggler_factor"] < zipf["straggler_factor"]
+
+
+def test_eplb_replicas_take_back_most_of_the_hash_layer_excess(pro, shipped_profiles):
+    hw = shipped_profiles["b200"]
+    plain = _v4_decode(pro, hw, 1.3)["straggler_factor"]
+    eplb = _v4_decode(pro, hw, 1.3, redundant=64)["straggler_factor"]
+    flat = _v4_decode(pro, hw, 0.0, redundant=64)["straggler_factor"]
+    assert eplb - flat < 0.5 * (plain - flat)
