@@ -17,7 +17,8 @@ from .comm import Fabric
 from .errors import ConfigError
 from .hardware import HardwareProfile
 from .model_config import ModelConfig
-from .precision import Precision
+from .parallel import device_precision
+from .precision import Precision, expert_compute_note
 from .sizing import (
     DEFAULT_MAX_DEVICES,
     OBJECTIVES,
@@ -193,7 +194,8 @@ def plan_hardware(m: ModelConfig, p: Precision, hw: HardwareProfile, wl: Workloa
         price / SECONDS_PER_HOUR / get(pre, "tokens_per_s_per_device") * TOKENS_PER_MTOK,
         "assumptions": ",".join(assumed + [f"{f} (default derate)" for f in hw.achievable.assumed
                                            if opt.mode == "achievable" and not f.startswith("scale")
-                                           and f != "all_reduce_bandwidth"]),
+                                           and f != "all_reduce_bandwidth"]
+                                + [n for n in (expert_compute_note(device_precision(p, hw), hw),) if n]),
         "mode": opt.mode, "overlap": opt.overlap,
         "decode_why": get(dec, "why", ""), "prefill_why": get(pre, "why", ""),
     })
