@@ -103,7 +103,7 @@ def _v4_decode(pro, hw, exponent: float, model=None, redundant: int = 0) -> dict
     from simulators.precision import Precision
 
     m = model or pro
-    # EP64, 2 sequences per rank: 128 tokens per rank enter each MoE layer
+    # EP64, 128 sequences per attention group: 128 tokens per rank enter each MoE layer
     return evaluate_layout(m, Precision.for_model(m), hw, Layout(tp=1, dp=64, ep=64, redundant_experts=redundant),
                            128, "decode", Workload(4096, 1024), PlanOptions(token_zipf_exponent=exponent))
 
