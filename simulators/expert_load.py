@@ -16,10 +16,11 @@ p, per-token inclusion pi_i by Rosen's successive-sampling approximation):
   histogram      measured per-expert loads (e.g. from `simulators.balancing`): inclusion = k x share;
   hash           DeepSeek-V4's hash-routed layers: experts a fixed table of the token id, load set by
                  the token frequency (`simulators.hash_load`; skew = token Zipf exponent, vocab).
-Placement: contiguous (expert i on rank i // (E / G)) without redundancy; with R > 0, EPLB's global
-policy (deepseek-ai/EPLB): give each redundant replica to the expert with the largest load per
-replica, then pack the replicas onto ranks heaviest first, each onto the least-loaded rank with a free
-slot. A replica of expert i takes pi_i / r_i per token.
+Placement (`simulators.eplb`): contiguous (expert i on rank i // (E / G)) without redundancy; with
+R > 0, EPLB's global policy (deepseek-ai/EPLB): give each redundant replica to the expert with the
+largest load per replica, then pack the replicas onto ranks heaviest first, each onto the
+least-loaded rank with a free slot; group-limited routing with `nodes` > 1: EPLB's hierarchical
+policy (whole groups onto nodes first). A replica of expert i takes pi_i / r_i per token.
 
 Statistics (independent ranks, the approximation the Monte-Carlo tests check):
   A_g ~ Normal(T mu_g, T v_g) with mu_g, v_g the per-token mean and variance of rank g's count
@@ -44,6 +45,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from .eplb import eplb_replicas, placement  # noqa: F401  (re-exported: the placement policies)
 from .errors import ConfigError
 from .hash_load import hash_inclusion
 
@@ -64,6 +66,7 @@ class Routing:
     topk_group: int = 4
     histogram: tuple[float, ...] = ()
     vocab: int = 0  # token ids the hash table covers (kind 'hash')
+    nodes: int = 1  # > 1: EPLB's hierarchical placement of the expert groups over nodes (group-limited)
 
     def check(self, n_experts: int) -> None:
         if self.kind not in ROUTINGS:
@@ -77,6 +80,8 @@ class Routing:
         if self.kind == "hash" and not (self.vocab >= 1 and self.skew >= 0):
             raise ConfigError(f"hash routing: expected vocab >= 1 and a token Zipf exponent >= 0, "
                               f"got vocab {self.vocab}, exponent {self.skew}")
+        if not (isinstance(self.nodes, int) and self.nodes >= 1):
+            raise ConfigError(f"routing nodes: expected an integer >= 1, got {self.nodes!r}")
         if self.kind == "group-limited" and (n_experts % self.n_group or not 0 < self.topk_group <= self.n_group):
             raise ConfigError(f"group-limited routing: {self.n_group} groups must divide {n_experts} experts "
                               f"and topk_group {self.topk_group} be in 1..{self.n_group}")
@@ -115,36 +120,6 @@ def inclusion(p: np.ndarray, k: int) -> np.ndarray:
         else:
             hi = mid
     return 1.0 - np.exp(-0.5 * (lo + hi) * p)
-
-
-def eplb_replicas(load: np.ndarray, redundant: int) -> np.ndarray:
-    """Replicas per expert: each redundant slot to the expert with the largest load per replica."""
-    r = np.ones(len(load), dtype=np.int64)
-    for _ in range(redundant):
-        r[np.argmax(load / r)] += 1
-    return r
-
-
-def placement(load: np.ndarray, ep: int, redundant: int) -> tuple[np.ndarray, np.ndarray]:
-    """(expert id per slot, rank per slot). R = 0: contiguous. R > 0: EPLB replicate + balanced pack."""
-    E = len(load)
-    if redundant == 0:
-        per = -(-E // ep)
-        return np.arange(E), np.arange(E) // per
-    reps = eplb_replicas(load, redundant)
-    slot_expert = np.repeat(np.arange(E), reps)
-    slot_load = load[slot_expert] / reps[slot_expert]
-    cap = -(-len(slot_expert) // ep)
-    rank_load = np.zeros(ep)
-    rank_fill = np.zeros(ep, dtype=np.int64)
-    slot_rank = np.empty(len(slot_expert), dtype=np.int64)
-    for s in np.argsort(-slot_load, kind="stable"):
-        free = np.flatnonzero(rank_fill < cap)
-        g = free[np.argmin(rank_load[free])]
-        slot_rank[s] = g
-        rank_load[g] += slot_load[s]
-        rank_fill[g] += 1
-    return slot_expert, slot_rank
 
 
 def _norm_cdf(z: np.ndarray) -> np.ndarray:
@@ -256,7 +231,9 @@ def _per_token(r: Routing, E: int, k: int, ep: int, redundant: int, perm: int):
         pi = inclusion(shares(r, E, perm), k)
         if r.kind == "group-limited":
             pair = group_pair_matrix(E, k, r.n_group, r.topk_group)
-    slot_expert, slot_rank = placement(pi, ep, redundant)
+    hierarchical = r.kind == "group-limited" and r.nodes > 1
+    slot_expert, slot_rank = placement(pi, ep, redundant, r.n_group if hierarchical else 1,
+                                       r.nodes if hierarchical else 1)
     reps = np.bincount(slot_expert, minlength=E)
     pi_slot = pi[slot_expert] / reps[slot_expert]
     if pair is not None:

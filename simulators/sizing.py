@@ -246,6 +246,8 @@ def evaluate(m: ModelConfig, p: Precision, hw: HardwareProfile, fabric: Fabric |
     p = device_precision(p, hw)
     mla = resolve_mla_mode(opt.mla_mode, phase)
     routing = opt.routing_model
+    if routing.kind == "group-limited":  # the model's own groups (DeepSeek-V3: top-4 of 8)
+        routing = replace(routing, n_group=m.n_group, topk_group=m.topk_group)
     a_bytes, d = p.a_bytes, m.hidden_size
     if phase == "decode":
         S, L_time, L_cap = 1 + wl.drafts, wl.decode_context_avg, float(wl.context_max)
