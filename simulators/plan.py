@@ -129,6 +129,15 @@ def _price(hw: HardwareProfile, opt: PlanOptions) -> float | None:
     return None if hw.price_usd_per_hour is None else hw.price_usd_per_hour.value
 
 
+def _hash_note(m: ModelConfig, opt: PlanOptions) -> str:
+    """The token-frequency assumption behind the hash-routed layers' load ('' without such layers)."""
+    n = m.moe_routing_layers.get("hash", 0) if m.is_moe else 0
+    if not n:
+        return ""
+    return (f"{n} hash-routed MoE layers: expert load from a Zipf({opt.token_zipf_exponent:g}) token frequency "
+            f"over a seeded hash table (estimate)")
+
+
 def plan_hardware(m: ModelConfig, p: Precision, hw: HardwareProfile, wl: Workload,
                   opt: PlanOptions) -> tuple[dict, pd.DataFrame]:
     """One table row and the decode Pareto front for one hardware profile."""
@@ -195,7 +204,8 @@ def plan_hardware(m: ModelConfig, p: Precision, hw: HardwareProfile, wl: Workloa
         "assumptions": ",".join(assumed + [f"{f} (default derate)" for f in hw.achievable.assumed
                                            if opt.mode == "achievable" and not f.startswith("scale")
                                            and f != "all_reduce_bandwidth"]
-                                + [n for n in (expert_compute_note(device_precision(p, hw), hw),) if n]),
+                                + [n for n in (expert_compute_note(device_precision(p, hw), hw),
+                                               _hash_note(m, opt)) if n]),
         "mode": opt.mode, "overlap": opt.overlap,
         "decode_why": get(dec, "why", ""), "prefill_why": get(pre, "why", ""),
     })

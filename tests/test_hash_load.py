@@ -131,3 +131,23 @@ def test_eplb_replicas_take_back_most_of_the_hash_layer_excess(pro, shipped_prof
     eplb = _v4_decode(pro, hw, 1.3, redundant=64)["straggler_factor"]
     flat = _v4_decode(pro, hw, 0.0, redundant=64)["straggler_factor"]
     assert eplb - flat < 0.5 * (plain - flat)
+
+
+def test_plan_says_what_it_assumed_for_the_hash_layers(pro, shipped_models, shipped_profiles):
+    from simulators.plan import PlanOptions, Workload, plan
+    from simulators.precision import Precision
+
+    wl = Workload(1024, 256)
+    hw = [shipped_profiles["b200"]]
+    v4 = plan(pro, hw, wl, PlanOptions(token_zipf_exponent=1.3), Precision.for_model(pro)).table.iloc[0]
+    assert "3 hash-routed MoE layers" in v4["assumptions"] and "Zipf(1.3)" in v4["assumptions"]
+    v3 = shipped_models["deepseek-v3"]
+    assert "hash-routed" not in plan(v3, hw, wl, p=Precision.for_model(v3)).table.iloc[0]["assumptions"]
+
+
+@pytest.mark.parametrize("bad", [-0.5, float("nan"), float("inf")])
+def test_bad_token_exponent_is_one_line(bad):
+    from simulators.plan import PlanOptions
+
+    with pytest.raises(ConfigError, match="token_zipf_exponent"):
+        PlanOptions(token_zipf_exponent=bad).check()
