@@ -11,17 +11,24 @@ p, per-token inclusion pi_i by Rosen's successive-sampling approximation):
   uniform        p_i = 1 / E;
   zipf           p_i ~ rank^-s over a seeded random order of the expert ids (hot experts scattered);
   group-limited  DeepSeek-V3: a token picks topk_group of n_group expert groups, then k experts in
-                 them (uniform); with contiguous placement a rank's per-token count is a mixture of
-                 hypergeometrics (exact moments below);
-  histogram      measured per-expert loads (e.g. from `simulators.balancing`): inclusion = k x share.
-Placement: contiguous (expert i on rank i // (E / G)) without redundancy; with R > 0, EPLB's global
-policy (deepseek-ai/EPLB): give each redundant replica to the expert with the largest load per
-replica, then pack the replicas onto ranks heaviest first, each onto the least-loaded rank with a free
-slot. A replica of expert i takes pi_i / r_i per token.
+                 them (uniform); experts of one group are chosen together, so a rank's count has
+                 the exact pair moments below, for any placement (redundant replicas included);
+  histogram      measured per-expert loads (e.g. from `simulators.balancing`): inclusion = k x share;
+  hash           DeepSeek-V4's hash-routed layers: experts a fixed table of the token id, load set by
+                 the token frequency (`simulators.hash_load`; skew = token Zipf exponent, vocab).
+Placement (`simulators.eplb`): contiguous (expert i on rank i // (E / G)) without redundancy; with
+R > 0, EPLB's global policy (deepseek-ai/EPLB): give each redundant replica to the expert with the
+largest load per replica, then pack the replicas onto ranks heaviest first, each onto the
+least-loaded rank with a free slot; group-limited routing with `nodes` > 1: EPLB's hierarchical
+policy (whole groups onto nodes first). A replica of expert i takes pi_i / r_i per token.
 
 Statistics (independent ranks, the approximation the Monte-Carlo tests check):
   A_g ~ Normal(T mu_g, T v_g) with mu_g, v_g the per-token mean and variance of rank g's count
-      (without-replacement correction (E - k)/(E - 1) for the independent-inclusion models);
+      c_g = sum_j X_j B_jg (X_j: expert j chosen; B_jg: the replica taken is on rank g, chance
+      Q_jg = replicas of j on g / replicas of j). With pi_j = E[X_j], W_ij = E[X_i X_j] (i != j):
+        mu_g = sum_j pi_j Q_jg,  E[c_g^2] = mu_g + sum_{i != j} W_ij Q_ig Q_jg      (exact);
+      group-limited and hash routing use their W; the independent-inclusion models (uniform, zipf,
+      histogram) the Bernoulli sum with the without-replacement correction (E - k)/(E - 1);
   D_g = sum of Bernoulli(1 - (1 - pi_s)^T) over its replicas s (exact Poisson-binomial);
   E[max] = integral of 1 - prod_g F_g(x) dx.
 Skew never makes a step faster: the planner takes the larger of the skewed and the uniform busiest
@@ -38,9 +45,12 @@ from functools import lru_cache
 
 import numpy as np
 
+from .eplb import eplb_replicas, placement  # noqa: F401  (re-exported: the placement policies)
 from .errors import ConfigError
+from .hash_load import hash_inclusion
 
-ROUTINGS = ("balanced", "uniform", "zipf", "group-limited", "histogram")
+ROUTINGS = ("balanced", "uniform", "zipf", "group-limited", "histogram", "hash")
+SKEWED = ("zipf", "histogram", "hash")  # routings whose busiest rank is floored at uniform routing's
 ZIPF_SEED = 0
 ZIPF_PERMUTATIONS = 4  # the busiest rank is averaged over this many random expert orders
 _GRID = 1024  # integration points for the expected maximum of normals
@@ -51,10 +61,12 @@ class Routing:
     """A routing model. `histogram`: measured per-expert loads (any scale), for kind 'histogram'."""
 
     kind: str = "uniform"
-    skew: float = 0.0  # Zipf exponent (kind 'zipf')
+    skew: float = 0.0  # Zipf exponent (kind 'zipf'); token-frequency Zipf exponent (kind 'hash', >= 0)
     n_group: int = 8  # DeepSeek-V3: 8 groups, top-4 groups (kind 'group-limited')
     topk_group: int = 4
     histogram: tuple[float, ...] = ()
+    vocab: int = 0  # token ids the hash table covers (kind 'hash')
+    nodes: int = 1  # > 1: EPLB's hierarchical placement of the expert groups over nodes (group-limited)
 
     def check(self, n_experts: int) -> None:
         if self.kind not in ROUTINGS:
@@ -65,14 +77,21 @@ class Routing:
             h = np.asarray(self.histogram, dtype=np.float64)
             if h.shape != (n_experts,) or (h < 0).any() or not h.sum() > 0:
                 raise ConfigError(f"routing histogram: expected {n_experts} non-negative loads, got {h.shape[0]}")
+        if self.kind == "hash" and not (self.vocab >= 1 and self.skew >= 0):
+            raise ConfigError(f"hash routing: expected vocab >= 1 and a token Zipf exponent >= 0, "
+                              f"got vocab {self.vocab}, exponent {self.skew}")
+        if not (isinstance(self.nodes, int) and self.nodes >= 1):
+            raise ConfigError(f"routing nodes: expected an integer >= 1, got {self.nodes!r}")
         if self.kind == "group-limited" and (n_experts % self.n_group or not 0 < self.topk_group <= self.n_group):
             raise ConfigError(f"group-limited routing: {self.n_group} groups must divide {n_experts} experts "
                               f"and topk_group {self.topk_group} be in 1..{self.n_group}")
 
 
 def shares(r: Routing, n_experts: int, perm: int = 0) -> np.ndarray:
-    """Per-expert share p_i of the assignments (sums to 1)."""
+    """Per-expert share p_i of the assignments (sums to 1); kind 'hash': see `hash_load`."""
     E = n_experts
+    if r.kind == "hash":
+        raise ConfigError("hash routing: per-expert shares depend on top_k; use hash_load.hash_inclusion")
     if r.kind in ("uniform", "balanced", "group-limited"):
         return np.full(E, 1.0 / E)
     if r.kind == "histogram":
@@ -103,36 +122,6 @@ def inclusion(p: np.ndarray, k: int) -> np.ndarray:
     return 1.0 - np.exp(-0.5 * (lo + hi) * p)
 
 
-def eplb_replicas(load: np.ndarray, redundant: int) -> np.ndarray:
-    """Replicas per expert: each redundant slot to the expert with the largest load per replica."""
-    r = np.ones(len(load), dtype=np.int64)
-    for _ in range(redundant):
-        r[np.argmax(load / r)] += 1
-    return r
-
-
-def placement(load: np.ndarray, ep: int, redundant: int) -> tuple[np.ndarray, np.ndarray]:
-    """(expert id per slot, rank per slot). R = 0: contiguous. R > 0: EPLB replicate + balanced pack."""
-    E = len(load)
-    if redundant == 0:
-        per = -(-E // ep)
-        return np.arange(E), np.arange(E) // per
-    reps = eplb_replicas(load, redundant)
-    slot_expert = np.repeat(np.arange(E), reps)
-    slot_load = load[slot_expert] / reps[slot_expert]
-    cap = -(-len(slot_expert) // ep)
-    rank_load = np.zeros(ep)
-    rank_fill = np.zeros(ep, dtype=np.int64)
-    slot_rank = np.empty(len(slot_expert), dtype=np.int64)
-    for s in np.argsort(-slot_load, kind="stable"):
-        free = np.flatnonzero(rank_fill < cap)
-        g = free[np.argmin(rank_load[free])]
-        slot_rank[s] = g
-        rank_load[g] += slot_load[s]
-        rank_fill[g] += 1
-    return slot_expert, slot_rank
-
-
 def _norm_cdf(z: np.ndarray) -> np.ndarray:
     """Standard normal CDF via Abramowitz & Stegun 7.1.26 (|error| < 1.5e-7)."""
     x = np.abs(z) / np.sqrt(2.0)
@@ -148,12 +137,15 @@ def expected_max_normal(mean: np.ndarray, var: np.ndarray) -> float:
     hi = float(np.max(mean + 9.0 * sd))
     if hi <= 0:
         return 0.0
-    x = np.linspace(0.0, hi, _GRID)
-    log_f = np.zeros_like(x)
-    for m, s in zip(*np.unique(np.stack([mean, sd]), axis=1)):  # ranks with equal moments share a CDF
-        n = int(np.sum((mean == m) & (sd == s)))
-        log_f += n * np.log(np.clip(_norm_cdf((x - m) / s), 1e-300, 1.0))
-    return float(np.trapezoid(1.0 - np.exp(log_f), x))
+    # the maximum is above every rank's mean - 9 sd: integrate from there; ranks that lie wholly
+    # below that point (CDF 1 on the grid) do not change the maximum
+    lo = float(np.clip(np.max(mean - 9.0 * sd), 0.0, hi))
+    keep = mean + 9.0 * sd > lo
+    x = np.linspace(lo, hi, _GRID)
+    # ranks with equal moments share a CDF
+    (m, s), n = np.unique(np.stack([mean[keep], sd[keep]]), axis=1, return_counts=True)
+    log_f = (n[:, None] * np.log(np.clip(_norm_cdf((x[None, :] - m[:, None]) / s[:, None]), 1e-300, 1.0))).sum(0)
+    return lo + float(np.trapezoid(1.0 - np.exp(log_f), x))
 
 
 def _pad(hit: np.ndarray, rank: np.ndarray, ep: int, per: int) -> np.ndarray:
@@ -181,26 +173,34 @@ def expected_max_poisson_binomial(hit: np.ndarray, rank: np.ndarray, ep: int) ->
     return float(np.sum(1.0 - p_max_le[:-1]))
 
 
-def _group_limited_moments(E: int, k: int, ep: int, n_group: int, topk_group: int) -> tuple[float, float]:
-    """Per-token mean and variance of the count on one rank under group-limited uniform routing,
-    contiguous placement (a rank holds E/ep experts inside groups of E/n_group)."""
-    from math import comb
+def group_pair_matrix(E: int, k: int, n_group: int, topk_group: int) -> np.ndarray:
+    """W_ij = P(experts i and j both chosen), i != j, under group-limited uniform routing: a token
+    picks topk_group of n_group groups (E / n_group experts each), then k of the pool's experts."""
+    per_group = E // n_group
+    pool = topk_group * per_group
+    both = k * (k - 1) / (pool * (pool - 1)) if pool > 1 else 0.0  # two given pool experts both drawn
+    same = topk_group / n_group  # P(a given group is chosen)
+    other = topk_group * (topk_group - 1) / (n_group * (n_group - 1)) if n_group > 1 else 0.0
+    group = np.arange(E) // per_group
+    W = np.where(group[:, None] == group[None, :], same, other) * both
+    np.fill_diagonal(W, 0.0)
+    return W
 
-    per_rank, per_group = E // ep, E // n_group
-    pool = topk_group * per_group  # experts eligible for the token
-    if ep >= n_group:  # the rank lies inside one group, chosen with probability topk_group / n_group
-        mixture = [(topk_group / n_group, per_rank), (1 - topk_group / n_group, 0)]
-    else:  # the rank holds n_group / ep whole groups; j of them chosen (hypergeometric)
-        gr = n_group // ep
-        mixture = [(comb(gr, j) * comb(n_group - gr, topk_group - j) / comb(n_group, topk_group), j * per_group)
-                   for j in range(0, min(gr, topk_group) + 1)]
-    m1 = m2 = 0.0
-    for w, succ in mixture:  # hypergeometric: k draws from `pool` with `succ` on this rank
-        mean = k * succ / pool
-        var = k * (succ / pool) * (1 - succ / pool) * (pool - k) / max(pool - 1, 1)
-        m1 += w * mean
-        m2 += w * (var + mean**2)
-    return m1, m2 - m1**2
+
+def share_matrix(slot_expert: np.ndarray, slot_rank: np.ndarray, E: int, ep: int) -> np.ndarray:
+    """Q_jg: the chance that a token routed to expert j is computed on rank g (replicas uniform)."""
+    reps = np.bincount(slot_expert, minlength=E)
+    Q = np.zeros((E, ep))
+    np.add.at(Q, (slot_expert, slot_rank), 1.0 / reps[slot_expert])
+    return Q
+
+
+def count_moments(pi: np.ndarray, pair: np.ndarray, Q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-token mean and variance of each rank's count from the inclusion pi_j, the pair
+    probabilities W_ij (zero diagonal) and the placement Q_jg (module docstring)."""
+    mu = pi @ Q
+    second = mu + np.einsum("ig,ig->g", Q, pair @ Q)
+    return mu, np.maximum(second - mu**2, 0.0)
 
 
 @dataclass(frozen=True)
@@ -219,20 +219,34 @@ class RankLoad:
         return self.max_distinct / self.mean_distinct if self.mean_distinct > 0 else 1.0
 
 
-def _one(r: Routing, tokens: float, E: int, k: int, ep: int, redundant: int, perm: int) -> RankLoad:
-    p = shares(r, E, perm)
-    # a histogram is measured load: its per-token inclusion is k times its share (no sampling model)
-    pi = np.minimum(k * p, 1.0) if r.kind == "histogram" else inclusion(p, k)
-    slot_expert, slot_rank = placement(pi, ep, redundant)
+@lru_cache(maxsize=1024)
+def _per_token(r: Routing, E: int, k: int, ep: int, redundant: int, perm: int):
+    """Per-token moments of every rank's count, the slots' inclusion and their ranks (no T in them)."""
+    pair = None
+    if r.kind == "hash":
+        pi, pair = hash_inclusion(r.vocab, E, k, float(r.skew))
+    elif r.kind == "histogram":  # measured load: per-token inclusion is k times its share (no sampling model)
+        pi = np.minimum(k * shares(r, E, perm), 1.0)
+    else:
+        pi = inclusion(shares(r, E, perm), k)
+        if r.kind == "group-limited":
+            pair = group_pair_matrix(E, k, r.n_group, r.topk_group)
+    hierarchical = r.kind == "group-limited" and r.nodes > 1
+    slot_expert, slot_rank = placement(pi, ep, redundant, r.n_group if hierarchical else 1,
+                                       r.nodes if hierarchical else 1)
     reps = np.bincount(slot_expert, minlength=E)
     pi_slot = pi[slot_expert] / reps[slot_expert]
-    mu = np.bincount(slot_rank, weights=pi_slot, minlength=ep)
-    if r.kind == "group-limited" and redundant == 0 and (ep % r.n_group == 0 or r.n_group % ep == 0):
-        m, v = _group_limited_moments(E, k, ep, r.n_group, r.topk_group)
-        mu, var = np.full(ep, m), np.full(ep, v)
+    if pair is not None:
+        mu, var = count_moments(pi, pair, share_matrix(slot_expert, slot_rank, E, ep))
     else:
+        mu = np.bincount(slot_rank, weights=pi_slot, minlength=ep)
         fpc = (E - k) / (E - 1) if E > 1 else 1.0
         var = np.bincount(slot_rank, weights=pi_slot * (1 - pi_slot), minlength=ep) * fpc
+    return mu, var, pi_slot, slot_rank
+
+
+def _one(r: Routing, tokens: float, E: int, k: int, ep: int, redundant: int, perm: int) -> RankLoad:
+    mu, var, pi_slot, slot_rank = _per_token(r, E, k, ep, redundant, perm)
     T = float(tokens)
     max_a = expected_max_normal(T * mu, T * var)
     hit = 1.0 - (1.0 - np.clip(pi_slot, 0.0, 1.0)) ** T
@@ -242,7 +256,7 @@ def _one(r: Routing, tokens: float, E: int, k: int, ep: int, redundant: int, per
 
 
 @lru_cache(maxsize=4096)
-def _cached(r: Routing, tokens: float, E: int, k: int, ep: int, redundant: int) -> RankLoad:
+def _cached(r: Routing, tokens: float, E: int, k: int, ep: int, redundant: int, floor: bool = True) -> RankLoad:
     if r.kind == "balanced" or ep <= 1:
         hit = E * (1.0 - (1.0 - k / E) ** tokens) if E else 0.0
         return RankLoad(tokens * k / max(ep, 1), tokens * k / max(ep, 1), hit / max(ep, 1), hit / max(ep, 1))
@@ -250,19 +264,22 @@ def _cached(r: Routing, tokens: float, E: int, k: int, ep: int, redundant: int) 
     loads = [_one(r, tokens, E, k, ep, redundant, i) for i in range(perms)]
     mean = lambda f: float(np.mean([getattr(x, f) for x in loads]))  # noqa: E731
     out = RankLoad(mean("mean_assignments"), mean("max_assignments"), mean("mean_distinct"), mean("max_distinct"))
-    if r.kind in ("zipf", "histogram"):  # skew never makes the busiest rank lighter than uniform routing
+    if floor and r.kind in SKEWED:  # skew never makes the busiest rank lighter than uniform routing
         u = _cached(Routing("uniform"), tokens, E, k, ep, redundant)
         out = RankLoad(out.mean_assignments, max(out.max_assignments, u.max_assignments),
                        out.mean_distinct, max(out.max_distinct, u.max_distinct, out.mean_distinct))
     return out
 
 
-def rank_load(r: Routing, tokens: float, n_experts: int, top_k: int, ep: int, redundant: int = 0) -> RankLoad:
-    """Expected mean and busiest-rank load of one MoE layer for `tokens` tokens over `ep` ranks."""
+def rank_load(r: Routing, tokens: float, n_experts: int, top_k: int, ep: int, redundant: int = 0,
+              floor_at_uniform: bool = True) -> RankLoad:
+    """Expected mean and busiest-rank load of one MoE layer for `tokens` tokens over `ep` ranks.
+    floor_at_uniform False: the routing model's own expectation (what the Monte-Carlo checks); True
+    (the planner's): a skewed routing's busiest rank never below uniform routing's."""
     r.check(n_experts)
     if tokens < 0:
         raise ConfigError(f"expert load: expected tokens >= 0, got {tokens}")
-    return _cached(r, float(tokens), int(n_experts), int(top_k), int(ep), int(redundant))
+    return _cached(r, float(tokens), int(n_experts), int(top_k), int(ep), int(redundant), bool(floor_at_uniform))
 
 
 EXACT_PAIRS = 64  # up to this many (tokens, ranks) pairs are evaluated exactly (pinned layouts)
@@ -295,7 +312,7 @@ def rank_loads(r: Routing, tokens, n_experts: int, top_k: int, ep, redundant: in
         md = np.array([rank_load(r, t, E, k, int(g), redundant).mean_distinct for t, g in pairs.T])
         mean_d = md[inverse.ravel()].reshape(T.shape)
     max_a, max_d = mean_a * fa, np.minimum(mean_d * fd, np.ceil((E + redundant) / G))
-    if r.kind in ("zipf", "histogram"):  # never lighter than uniform routing on the same grid
+    if r.kind in SKEWED:  # never lighter than uniform routing on the same grid
         u_a, u_d, _, _ = rank_loads(Routing("uniform"), tokens, n_experts, top_k, ep, redundant)
         max_a, max_d = np.maximum(max_a, u_a), np.maximum(max_d, u_d)
     return max_a, max_d, mean_a, mean_d

@@ -102,6 +102,14 @@ class ModelConfig:
         return self.num_hidden_layers - self.n_moe_layers
 
     @property
+    def moe_routing_layers(self) -> dict[str, int]:
+        """MoE layers per routing kind: 'hash' (the first num_hash_layers: experts by token id) and
+        'router' (the learned router); from the config's num_hash_layers."""
+        if not self.is_moe:
+            return {}
+        return {"router": self.n_moe_layers - self.num_hash_layers, "hash": self.num_hash_layers}
+
+    @property
     def sparse_attention(self) -> bool:
         return self.index_topk > 0
 

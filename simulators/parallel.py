@@ -123,34 +123,44 @@ def _scaled(o: OpCost, factor) -> OpCost:
               o.compute_dtype)
 
 
-def routed_op_on_rank(m: ModelConfig, p: Precision, assignments, distinct) -> OpCost:
+def routed_op_on_rank(m: ModelConfig, p: Precision, assignments, distinct, n_layers: int | None = None,
+                      name: str = "moe_routed") -> OpCost:
     """The routed-expert op of one EP rank that computes `assignments` token-expert pairs over
-    `distinct` expert replicas (weights read once each): the busiest rank's, from
-    `simulators.expert_load`, or the mean rank's. Shape legend: d hidden, Ie expert width."""
+    `distinct` expert replicas (weights read once each, in the experts' storage format: MXFP4 is
+    4 bits + one E8M0 byte per 32 values): the busiest rank's, from `simulators.expert_load`, or
+    the mean rank's, over `n_layers` MoE layers (default all). Shape legend: d hidden, Ie expert width."""
     d, Ie = m.hidden_size, m.moe_intermediate_size
     A = np.asarray(assignments, dtype=np.float64)
     D = np.asarray(distinct, dtype=np.float64)
-    return op("moe_routed", "moe_routed", m.n_moe_layers,
+    return op(name, "moe_routed", m.n_moe_layers if n_layers is None else n_layers,
               flop=2.0 * A * d * Ie * SWIGLU_MATRICES,
               # weights of each replica hit; tokens gathered per assignment; intermediate written + read
-              bytes_read=D * SWIGLU_MATRICES * d * Ie * p.w_bytes + A * (d + Ie) * p.a_bytes,
+              bytes_read=D * SWIGLU_MATRICES * d * Ie * p.expert_w_bytes + A * (d + Ie) * p.a_bytes,
               bytes_written=A * (d + Ie) * p.a_bytes,
-              compute_dtype=p.gemm_dtype, rows=A / np.maximum(D, 1.0))
+              compute_dtype=p.expert_gemm_dtype, rows=A / np.maximum(D, 1.0))
 
 
 def device_ops(m: ModelConfig, p: Precision, tp: int, dp, B, S, L, *, phase: str, mla_mode: str,
-               routing_skew: float = 0.0, rank_load: tuple | None = None) -> list[OpCost]:
+               routing_skew: float = 0.0, rank_load: tuple | None = None,
+               hash_load: tuple | None = None) -> list[OpCost]:
     """All ops one device runs in one step of one micro-batch, over ALL layers (PP scaling is
     applied by the caller). tp is one value; dp, B, S, L broadcast as arrays. `rank_load`:
     (assignments, distinct replicas) of the EP rank to cost (see `routed_op_on_rank`); None: the
-    stage's routed work divided evenly over its devices."""
+    stage's routed work divided evenly over its devices. `hash_load`: the same for the model's
+    hash-routed layers (`ModelConfig.moe_routing_layers`), whose load follows token frequency;
+    None: every MoE layer costed at `rank_load`."""
     shard = tp_shard(m, tp)
     B = np.asarray(B, dtype=np.float64)
     ops = step_ops(shard, B, S, L, p, phase=phase, mla_mode=mla_mode, routing_skew=routing_skew)
     if not m.is_moe:
         return ops
     if rank_load is not None:
-        return [o for o in ops if o.op != "moe_routed"] + [routed_op_on_rank(m, p, *rank_load)]
+        rest = [o for o in ops if o.op != "moe_routed"]
+        if hash_load is None or not m.num_hash_layers:
+            return rest + [routed_op_on_rank(m, p, *rank_load)]
+        layers = m.moe_routing_layers
+        return rest + [routed_op_on_rank(m, p, *rank_load, n_layers=layers["router"]),
+                       routed_op_on_rank(m, p, *hash_load, n_layers=layers["hash"], name="moe_routed_hash")]
     # Routed experts: the stage's tokens (every attention group's), spread over tp * dp devices.
     stage_devices = tp * np.asarray(dp, dtype=np.float64)
     T_stage = B * np.asarray(S, dtype=np.float64) * np.asarray(dp, dtype=np.float64)

@@ -17,7 +17,8 @@ from .comm import Fabric
 from .errors import ConfigError
 from .hardware import HardwareProfile
 from .model_config import ModelConfig
-from .precision import Precision
+from .parallel import device_precision
+from .precision import Precision, expert_compute_note
 from .sizing import (
     DEFAULT_MAX_DEVICES,
     OBJECTIVES,
@@ -134,6 +135,15 @@ def _price(hw: HardwareProfile, opt: PlanOptions) -> float | None:
     return None if hw.price_usd_per_hour is None else hw.price_usd_per_hour.value
 
 
+def _hash_note(m: ModelConfig, opt: PlanOptions) -> str:
+    """The token-frequency assumption behind the hash-routed layers' load ('' without such layers)."""
+    n = m.moe_routing_layers.get("hash", 0) if m.is_moe else 0
+    if not n:
+        return ""
+    return (f"{n} hash-routed MoE layers: expert load from a Zipf({opt.token_zipf_exponent:g}) token frequency "
+            f"over a seeded hash table (estimate)")
+
+
 def plan_hardware(m: ModelConfig, p: Precision, hw: HardwareProfile, wl: Workload,
                   opt: PlanOptions) -> tuple[dict, pd.DataFrame]:
     """One table row and the decode Pareto front for one hardware profile."""
@@ -199,7 +209,9 @@ def plan_hardware(m: ModelConfig, p: Precision, hw: HardwareProfile, wl: Workloa
         price / SECONDS_PER_HOUR / get(pre, "tokens_per_s_per_device") * TOKENS_PER_MTOK,
         "assumptions": ",".join(assumed + [f"{f} (default derate)" for f in hw.achievable.assumed
                                            if opt.mode == "achievable" and not f.startswith("scale")
-                                           and f != "all_reduce_bandwidth"]),
+                                           and f != "all_reduce_bandwidth"]
+                                + [n for n in (expert_compute_note(device_precision(p, hw), hw),
+                                               _hash_note(m, opt)) if n]),
         "mode": opt.mode, "overlap": opt.overlap,
         "decode_why": get(dec, "why", ""), "prefill_why": get(pre, "why", ""),
     })

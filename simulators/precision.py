@@ -131,6 +131,22 @@ def expert_compute_dtype(p: Precision, hw) -> str:
     return "bf16"
 
 
+def expert_compute_note(p: Precision, hw) -> str:
+    """One line for a plan's assumptions: at which peak FP4 routed experts run on `hw` and why;
+    '' when the experts are not FP4. The FP4 peak is used only where the profile lists one (with
+    its source); elsewhere the fallback of `expert_compute_dtype` is named as such."""
+    if (p.expert or p.weight) != "fp4":
+        return ""
+    dtype = expert_compute_dtype(p, hw)
+    fp4 = hw.peak_flop_per_s.get("fp4")
+    if fp4 is not None and dtype == "fp4":
+        return f"FP4 experts x FP4 activations at the FP4 peak ({fp4.status} in the {hw.name} profile)"
+    if fp4 is not None:
+        return f"FP4 experts: FP8 x FP4 MMA at the FP8 peak (the {fp4.status} FP4 peak needs FP4 activations)"
+    how = "dequantised to BF16 (W4A16)" if dtype == "bf16" else f"run as {dtype.upper()}"
+    return f"FP4 experts: no FP4 peak in the {hw.name} profile: {how} at the {dtype.upper()} peak (fallback)"
+
+
 def indexer_dtype_for(hw) -> str:
     """V4 indexer-key cache format by device: FP4 + UE8M0 scales where the device computes FP4
     (DeepGEMM tests gate the FP4 path on SM100), else FP8 + an FP32 scale (the Hopper path)."""

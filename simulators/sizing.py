@@ -3,7 +3,8 @@
 
 Per candidate: per-device time of the step's ops on the busiest EP rank (simulators.parallel.device_ops,
 the one cost model, timed by simulators.roofline.time_s in the chosen mode; the rank's expert load from
-simulators.expert_load) + communication (simulators.comm: TP all-reduce, EP dispatch / combine scaled
+simulators.expert_load, V4's hash-routed layers from the token frequency via simulators.hash_load;
+FP4 experts in the dtype the device computes them in, precision.expert_compute_dtype) + communication (simulators.comm: TP all-reduce, EP dispatch / combine scaled
 by the busiest rank's share, PP send), composed by the overlap option: none (the sum, default),
 two-micro-batch (each half's dispatch / combine hidden behind the other half's compute, the TP
 all-reduce on the critical path, halves costed at half the batch) or ideal (max: the speed-of-light
@@ -26,6 +27,7 @@ from .comm import OVERLAPS, Fabric, all_reduce_time_s, element_bytes, ep_time_s,
 from . import checks as C
 from .errors import ConfigError
 from .expert_load import Routing, rank_loads
+from .hash_load import DEFAULT_TOKEN_ZIPF_EXPONENT
 from .hardware import HardwareProfile
 from .memory import DEFAULT_MEMORY_UTILIZATION, activation_bytes
 from .model_config import ModelConfig
@@ -40,7 +42,7 @@ from .parallel import (
     tp_shard,
     weight_bytes_per_device,
 )
-from .precision import Precision
+from .precision import Precision, expert_compute_dtype
 from .predict import resolve_mla_mode
 from .roofline import Mode, calibration_family, op_time
 from .units import canonical_dtype, dtype_bytes
@@ -119,6 +121,8 @@ class PlanOptions:
     routing_skew: float = 0.0  # Zipf exponent; > 0 turns the routing model into zipf
     routing: str = "uniform"  # balanced | uniform | zipf | group-limited | histogram (expert_load)
     routing_histogram: tuple[float, ...] = ()
+    # hash-routed layers (V4): token-frequency Zipf exponent (simulators.hash_load; an estimate)
+    token_zipf_exponent: float = DEFAULT_TOKEN_ZIPF_EXPONENT
     memory_utilization: float = DEFAULT_MEMORY_UTILIZATION
     objective: str = "devices"
     redundant_experts: int = 0
@@ -141,6 +145,7 @@ class PlanOptions:
         if not 0 < C.number(self.memory_utilization, "memory_utilization") <= 1:
             raise ConfigError(f"memory_utilization: expected (0, 1], got {self.memory_utilization}")
         C.number(self.routing_skew, "routing_skew", 0.0)
+        C.number(self.token_zipf_exponent, "token_zipf_exponent", 0.0)
         for name, price in self.price_usd_per_hour:
             C.positive_number(price, f"price_per_hour {name}")
         for field in ("decode_batch", "prefill_batch"):
@@ -204,10 +209,12 @@ def capacity_bytes(hw: HardwareProfile, utilization: float) -> float:
     return max(visible * utilization - reserved, 0.0)
 
 
-def _roofline(m, p, hw, t, dp, B, S, L, phase, mla, mode, frac, load):
+def _roofline(m, p, hw, t, dp, B, S, L, phase, mla, mode, frac, load, hash_load=None):
     """(time, compute-bound share, memory-bound share, raw compute time, raw memory time) of one
-    micro-batch's ops on the fullest stage; `load`: the routed op's rank load or None."""
-    ops = device_ops(m, p, t, dp, B, S, L, phase=phase, mla_mode=mla, rank_load=load)
+    micro-batch's ops on the fullest stage; `load`: the routed op's rank load or None; `hash_load`:
+    the hash-routed layers' (V4) or None. FP4 experts run in `expert_compute_dtype`."""
+    ops = device_ops(m, p, t, dp, B, S, L, phase=phase, mla_mode=mla, rank_load=load, hash_load=hash_load)
+    expert_dtype = expert_compute_dtype(p, hw)
     total = np.zeros_like(B)
     c_share = np.zeros_like(B)
     comp = np.zeros_like(B)
@@ -215,7 +222,8 @@ def _roofline(m, p, hw, t, dp, B, S, L, phase, mla, mode, frac, load):
     for o in ops:
         k = layer_scale(o, frac)
         ot = op_time(np.broadcast_to(o.flop, B.shape) * k, np.broadcast_to(o.bytes, B.shape) * k,
-                     calibration_family(o.family, phase, m.attention), o.compute_dtype, hw, mode,
+                     calibration_family(o.family, phase, m.attention),
+                     expert_dtype if o.family == "moe_routed" else o.compute_dtype, hw, mode,
                      rows=np.broadcast_to(o.rows, B.shape))
         total += ot.time_s
         c_share += np.where(ot.compute_bound, ot.time_s, 0.0)
@@ -239,6 +247,8 @@ def evaluate(m: ModelConfig, p: Precision, hw: HardwareProfile, fabric: Fabric |
     p = device_precision(p, hw)
     mla = resolve_mla_mode(opt.mla_mode, phase)
     routing = opt.routing_model
+    if routing.kind == "group-limited":  # the model's own groups (DeepSeek-V3: top-4 of 8)
+        routing = replace(routing, n_group=m.n_group, topk_group=m.topk_group)
     a_bytes, d = p.a_bytes, m.hidden_size
     if phase == "decode":
         S, L_time, L_cap = 1 + wl.drafts, wl.decode_context_avg, float(wl.context_max)
@@ -258,7 +268,7 @@ def evaluate(m: ModelConfig, p: Precision, hw: HardwareProfile, fabric: Fabric |
         frac = stage_fraction(m, pp)
         Bm = B / n_mb  # sequences per attention group per micro-batch
         # ---- expert load on the busiest EP rank (and the mean rank), per micro-batch
-        load = mean_load = None
+        load = mean_load = hash_load = hash_mean = None
         f_assign = np.ones_like(B)
         if m.is_moe:
             tokens_stage = Bm * S * dp  # tokens entering each MoE layer across the EP group
@@ -271,11 +281,20 @@ def evaluate(m: ModelConfig, p: Precision, hw: HardwareProfile, fabric: Fabric |
             load = (max_a * share, max_d * share)
             mean_load = (mean_a * share, mean_d * share)
             f_assign = np.where(mean_a > 0, max_a / np.maximum(mean_a, 1e-30), 1.0)
+            layers = m.moe_routing_layers
+            if layers["hash"]:  # V4's hash-routed layers: load from the token frequency
+                hr = Routing("hash", skew=opt.token_zipf_exponent, vocab=m.vocab_size)
+                h_a, h_d, _, _ = rank_loads(hr, tokens_stage, m.n_routed_experts, m.num_experts_per_tok,
+                                            np.where(ep_on, ep, 1), opt.redundant_experts)
+                hash_load, hash_mean = (h_a * share, h_d * share), mean_load
+                f_hash = np.where(mean_a > 0, h_a / np.maximum(mean_a, 1e-30), 1.0)
+                # the EP all-to-all's busiest rank, averaged over the MoE layers of each kind
+                f_assign = (f_assign * layers["router"] + f_hash * layers["hash"]) / m.n_moe_layers
         roof, c_share, m_share, compute, memory = _roofline(m, p, hw, t, dp, Bm, S, L_time, phase, mla, mode,
-                                                           frac, load)
+                                                           frac, load, hash_load)
         # the mean EP rank's roofline: the breakdown's compute / memory parts (the straggler excess apart)
         roof_mean, c_mean, m_mean = _roofline(m, p, hw, t, dp, Bm, S, L_time, phase, mla, mode, frac,
-                                              mean_load)[:3] if m.is_moe else (roof, c_share, m_share)
+                                              mean_load, hash_mean)[:3] if m.is_moe else (roof, c_share, m_share)
         roof, roof_mean = roof * mtp_factor, roof_mean * mtp_factor
         # ---- communication per micro-batch on the fullest stage
         tokens = Bm * S  # this attention group's tokens in one micro-batch

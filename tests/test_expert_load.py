@@ -27,7 +27,9 @@ ZIPF = shares(Routing("zipf", skew=1.2), E)  # one seeded order of Zipf(1.2) sha
 def monte_carlo(r: Routing, tokens: int, ep: int, redundant: int, seed: int = 7) -> tuple[float, float]:
     rng = np.random.default_rng(seed)
     p = ZIPF if r.kind == "histogram" else shares(r, E)  # the histogram cases route by Zipf shares
-    slot_expert, slot_rank = placement(inclusion(p, K), ep, redundant)
+    hierarchical = r.kind == "group-limited" and r.nodes > 1
+    slot_expert, slot_rank = placement(inclusion(p, K), ep, redundant, r.n_group if hierarchical else 1,
+                                       r.nodes if hierarchical else 1)
     reps = np.bincount(slot_expert, minlength=E)
     first = np.concatenate([[0], np.cumsum(reps)[:-1]])
     by_expert = np.argsort(slot_expert, kind="stable")  # slots grouped by expert
@@ -58,6 +60,13 @@ CASES = [
     (Routing("uniform"), 144 * 88, 144, 32),  # day-6 decode: EP144, 32 redundant (EPLB)
     (Routing("group-limited"), 256, 8, 0),
     (Routing("group-limited"), 64, 64, 0),
+    # group-limited with EPLB replicas: experts of one group no longer sit together (exact pair moments)
+    (Routing("group-limited"), 1024, 32, 32),
+    (Routing("group-limited"), 144 * 88, 144, 32),
+    (Routing("group-limited", n_group=8, topk_group=2), 512, 16, 16),
+    # EPLB's hierarchical policy: whole groups onto nodes, replicas inside each node
+    (Routing("group-limited", nodes=4), 1024, 32, 32),
+    (Routing("group-limited", topk_group=2, nodes=2), 512, 16, 16),
     # measured load histogram of a Zipf(1.2) router: the expected per-expert load of successive sampling
     (Routing("histogram", histogram=tuple(inclusion(ZIPF, K))), 1024, 32, 0),
     (Routing("histogram", histogram=tuple(inclusion(ZIPF, K))), 1024, 32, 32),
@@ -71,6 +80,42 @@ def test_busiest_rank_matches_monte_carlo(routing, tokens, ep, redundant):
     assert model.max_assignments == pytest.approx(mc_a, rel=ASSIGN_TOL)
     assert model.max_distinct == pytest.approx(mc_d, rel=DISTINCT_TOL)
     assert model.max_assignments >= model.mean_assignments  # the busiest rank is never below the mean
+
+
+def test_group_limited_replicas_change_the_busiest_rank_as_the_monte_carlo_does():
+    """Top-2 of 8 groups, contiguous placement: each EP8 rank holds one group, so it carries either
+    none or about half of a token's experts, a heavy-tailed count. EPLB's packing mixes groups over
+    ranks and lightens the busiest rank; the pair moments must see it as the Monte-Carlo does (an
+    independent-inclusion model gives both placements the same load)."""
+    r = Routing("group-limited", topk_group=2)
+    contiguous, replicated = rank_load(r, 256, E, K, 8, 0), rank_load(r, 256, E, K, 8, 8)
+    (mc_contiguous, _), (mc_replicated, _) = monte_carlo(r, 256, 8, 0), monte_carlo(r, 256, 8, 8)
+    assert mc_contiguous > 1.05 * mc_replicated
+    assert contiguous.max_assignments > 1.05 * replicated.max_assignments
+    assert contiguous.max_assignments == pytest.approx(mc_contiguous, rel=ASSIGN_TOL)
+    assert replicated.max_assignments == pytest.approx(mc_replicated, rel=ASSIGN_TOL)
+
+
+def test_hierarchical_placement_keeps_a_token_on_its_groups_nodes():
+    """Node-limited routing needs a token's experts on at most topk_group nodes: EPLB's hierarchical
+    policy keeps each group (and its replicas) on one node; the global policy scatters them."""
+    r = Routing("group-limited", topk_group=2, nodes=4)
+    rng = np.random.default_rng(0)
+    groups = np.argsort(rng.random((500, r.n_group)), axis=1)[:, :r.topk_group]
+    per = E // r.n_group
+    spans = {}
+    for name, n_nodes in (("hierarchical", 4), ("global", 1)):
+        slot_expert, slot_rank = placement(np.ones(E), 32, 32, r.n_group, n_nodes)
+        node = slot_rank // 8  # 8 ranks per node
+        nodes_of_group = [set(node[np.isin(slot_expert, np.arange(g * per, (g + 1) * per))]) for g in range(8)]
+        spans[name] = max(len(set().union(*(nodes_of_group[g] for g in row))) for row in groups)
+        assert np.bincount(slot_rank).tolist() == [9] * 32  # (256 + 32) / 32 slots on every rank
+    assert spans["hierarchical"] <= r.topk_group < spans["global"]
+
+
+def test_hierarchical_placement_refuses_nodes_that_do_not_divide():
+    with pytest.raises(ConfigError, match="hierarchical"):
+        rank_load(Routing("group-limited", nodes=3), 256, E, K, 24, 0)
 
 
 def test_one_token_per_rank_busiest_rank_is_well_above_mean():
@@ -124,3 +169,25 @@ def test_vectorised_loads_match_scalar_calls():
 def test_bad_routing_is_one_line(routing, needle):
     with pytest.raises(ConfigError, match=needle):
         rank_load(routing, 64, E, K, 8)
+
+
+def test_planner_takes_the_groups_from_the_model(shipped_models, shipped_profiles):
+    """`routing='group-limited'` uses the model's n_group / topk_group: fewer groups per token
+    concentrate a token's experts on fewer ranks and raise the busiest rank."""
+    from dataclasses import replace as _replace
+
+    from simulators.parallel import Layout
+    from simulators.plan import PlanOptions, Workload, evaluate_layout
+    from simulators.precision import Precision
+
+    v3 = shipped_models["deepseek-v3"]
+    hw = shipped_profiles["h800"]
+
+    def factor(m):
+        return evaluate_layout(m, Precision.of("fp8"), hw, Layout(dp=8, ep=8), 16, "decode", Workload(1024, 128),
+                               PlanOptions(routing="group-limited"))["straggler_factor"]
+
+    four, one = factor(v3), factor(_replace(v3, topk_group=1))
+    direct = rank_load(Routing("group-limited", n_group=8, topk_group=1), 128, E, K, 8)
+    assert one > 1.1 * four  # 1.33 vs 1.16 at 128 tokens over EP8
+    assert one == pytest.approx(direct.compute_factor, rel=1e-6)
