@@ -203,4 +203,6 @@ def make_probe(dev: Device, **kw) -> NoiseProbe:
             finally:
                 torch.set_num_threads(n)
 
-    return NoiseProbe(compute, buf.sum, sync=dev.synchronize, compute_serial=serial, **kw)
+    probe = NoiseProbe(compute, buf.sum, sync=dev.synchronize, compute_serial=serial, **kw)
+    probe.memory_bytes = PROBE_READ_BYTES  # the bytes one memory probe reads
+    return probe

@@ -13,6 +13,7 @@ every case, and again on --resume (so a crash between two writes loses nothing):
 from __future__ import annotations
 
 import gc
+import math
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -183,6 +184,7 @@ def _run_one(case: Case, row: dict, dev: Device, timing: TimingConfig, noise, fl
         pr = noise.wait_quiet() if noise is not None else None
         wl = spec(case.kernel).build(case, dev, row["variant"])
         meas, attempts = _time_case(wl, dev, timing, flusher, noise)
+        mem_after_s = noise.memory_s() if noise is not None else math.nan  # bandwidth drift over the window
         after = wait_for_quiet(max_wait_s=0.0) if quiet is not None else None  # a neighbour started meanwhile?
     except Exception as exc:  # noqa: BLE001 - classified below; anything but OOM is re-raised
         wl = None
@@ -212,6 +214,10 @@ def _run_one(case: Case, row: dict, dev: Device, timing: TimingConfig, noise, fl
         row.update({"probe_compute_ratio": pr.compute_ratio, "probe_memory_ratio": pr.memory_ratio,
                     "probe_parallel_ratio": pr.parallel_ratio, "probe_retries": pr.retries,
                     "probe_wait_s": pr.waited_s, "probe_quiet": pr.quiet})
+        read_bytes = getattr(noise, "memory_bytes", None)
+        if read_bytes:  # absolute probe bandwidth just before and just after the case's timing window
+            row["probe_read_bytes_per_s"] = read_bytes / pr.memory_s
+            row["probe_read_after_bytes_per_s"] = read_bytes / mem_after_s
     row.update(wl.extra)
     if wl.variant:
         row["variant"] = wl.variant

@@ -111,6 +111,7 @@ class ProbeResult:
     retries: int
     waited_s: float
     quiet: bool  # False: still slow when the wait budget ran out (the case is timed anyway and flagged)
+    memory_s: float = math.nan  # the memory probe's own time (best of its repeats), absolute
 
 
 class NoiseProbe:
@@ -138,6 +139,12 @@ class NoiseProbe:
         self.reference_quantile = reference_quantile
         self.sleep, self.clock = sleep, clock
         self.history: list[tuple[float, float]] = []  # (compute_s, memory_s) of every probe
+
+    def memory_s(self) -> float:
+        """The memory probe alone, best of `repeats` (~30 ms): the machine's streaming bandwidth now.
+        On a shared host it drifts by tens of percent over minutes; memory-bound cases drift with it
+        (the calibrated fit divides that drift out, `simulators.fit.memory_drift`)."""
+        return self._time(self.memory)
 
     def _time(self, fn) -> float:
         best = math.inf
@@ -174,7 +181,7 @@ class NoiseProbe:
             rc, rm, par = self.sample()
             quiet = self.is_quiet(rc, rm, par)
             if quiet or waited >= self.max_wait_s or self.wait_left_s <= 0:
-                return ProbeResult(rc, rm, par, retries, waited, quiet)
+                return ProbeResult(rc, rm, par, retries, waited, quiet, self.history[-1][1])
             step = min(pause, self.wait_left_s)
             self.sleep(step)
             waited += step

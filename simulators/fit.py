@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from .hardware import CALIBRATION_VERSION, Calibration, HardwareProfile
-from .roofline import Efficiency, Mode, interp_curve, resolve_peak, time_s
+from .roofline import Efficiency, Mode, dram_share, interp_curve, resolve_peak, time_s
 
 WITHIN_PCT = 25.0
 EFFICIENCY_BOUNDS = (1e-3, 4.0)
@@ -43,6 +43,8 @@ class Curves:
     bandwidth_by_bytes: tuple[tuple[float, float], ...]
     overhead_s_per_op: float = 0.0
     write_allocate_above_bytes: float = math.inf  # the host's last-level cache; inf on accelerators
+    drift_corrected: bool = False  # bandwidth at the run's usual level (`memory_drift` divided out); off
+    # by default: on a contended 2-vCPU AMD run it moved the calibrated median |error| only 17.5 -> 17.3%
 
 
 @dataclass(frozen=True)
@@ -57,10 +59,54 @@ def _best(points: pd.DataFrame, x: str, y: str) -> tuple[tuple[float, float], ..
     return tuple((float(k), float(v)) for k, v in g.items() if k > 0 and v > 0)
 
 
+PROBE_BEFORE, PROBE_AFTER = "probe_read_bytes_per_s", "probe_read_after_bytes_per_s"
+
+
+def usual_probe_bytes_per_s(measured: pd.DataFrame) -> float:
+    """The run's usual probe bandwidth: the median over its timed rows (nan when not recorded)."""
+    now = _probe_now(measured)
+    ok = np.isfinite(now) & (now > 0)
+    if "status" in measured.columns:
+        ok &= measured["status"].astype(str).to_numpy() == "ok"
+    return float(np.median(now[ok])) if ok.any() else math.nan
+
+
+def _probe_now(measured: pd.DataFrame) -> np.ndarray:
+    if PROBE_BEFORE not in measured.columns:
+        return np.full(len(measured), np.nan)
+    before = pd.to_numeric(measured[PROBE_BEFORE], errors="coerce").to_numpy(np.float64)
+    after = pd.to_numeric(measured[PROBE_AFTER], errors="coerce").to_numpy(np.float64) \
+        if PROBE_AFTER in measured.columns else before
+    after = np.where(np.isfinite(after) & (after > 0), after, before)
+    with np.errstate(invalid="ignore"):
+        return np.sqrt(before * after)
+
+
+def memory_drift(measured: pd.DataFrame, cache_bytes: float, usual_bytes_per_s: float) -> np.ndarray:
+    """Per row: the factor by which the machine's DRAM bandwidth stood above (>1) or below (<1) its
+    usual level while the row was timed. On a shared host the streaming bandwidth drifts by tens of
+    percent over minutes (2-vCPU AMD EPYC guest: a 256 MiB read 31-56 GB/s over 24 s, while its ratio
+    to an interleaved 96 MiB read stayed within a 4.5% CV), so each case is bracketed by a fixed
+    probe read (bench/run.py: just before and just after its timing window). Factor =
+    (probe bandwidth of the row: geometric mean of before and after) / (median probe bandwidth of the
+    run, `usual_probe_bytes_per_s`), applied to the DRAM-resident share of the row's working set (`dram_share` beyond
+    `cache_bytes`; a cache-resident case keeps factor 1). 1 where the probe was not recorded."""
+    n = len(measured)
+    now = _probe_now(measured)
+    ok = np.isfinite(now) & (now > 0)
+    if not ok.any() or not usual_bytes_per_s > 0:
+        return np.ones(n)
+    cold = measured["cache_state"].astype(str).to_numpy() == "cold" if "cache_state" in measured else np.zeros(n, bool)
+    ws = np.where(cold, np.inf, pd.to_numeric(measured["bytes"], errors="coerce").to_numpy(np.float64))
+    share = dram_share(ws, cache_bytes) if np.isfinite(cache_bytes) else np.ones(n)
+    return np.where(ok, (now / usual_bytes_per_s) ** share, 1.0)
+
+
 MEMORY_BOUND_SHARE = 0.8  # a reference GEMM whose streaming time is at least this share of its time
 
 
-def measure_curves(measured: pd.DataFrame, write_allocate_above_bytes: float = math.inf) -> Curves:
+def measure_curves(measured: pd.DataFrame, write_allocate_above_bytes: float = math.inf,
+                   drift_corrected: bool = False) -> Curves:
     """Curves from a run's reference rows: the dispatch time per op, then — net of their own dispatch
     time, which the time function adds back per op — the read bandwidth by working set (bytes read)
     and the GEMM compute rate by rows (m), from the GEMMs that are not memory-bound: a GEMV-like GEMM
@@ -77,7 +123,9 @@ def measure_curves(measured: pd.DataFrame, write_allocate_above_bytes: float = m
         return np.maximum(t - n_ops * overhead, 0.5 * t)  # never more than half a time is dispatch
 
     read = ok[ok["kernel"] == "read"]
-    read = read.assign(net_bytes_per_s=read["bytes"].to_numpy(np.float64) / net_s(read))
+    drift = memory_drift(read, write_allocate_above_bytes, usual_probe_bytes_per_s(measured)) \
+        if drift_corrected else np.ones(len(read))
+    read = read.assign(net_bytes_per_s=read["bytes"].to_numpy(np.float64) / net_s(read) / drift)
     bw = _best(read, "bytes", "net_bytes_per_s")
     gemm = ok[ok["kernel"] == "gemm"]
     gemm = gemm.assign(net_flop_per_s=gemm["flop"].to_numpy(np.float64) / net_s(gemm))
@@ -85,7 +133,7 @@ def measure_curves(measured: pd.DataFrame, write_allocate_above_bytes: float = m
         stream_s = gemm["bytes"].to_numpy(np.float64) / interp_curve(gemm["bytes"].to_numpy(np.float64), bw, 1.0)
         gemm = gemm[stream_s < MEMORY_BOUND_SHARE * gemm["median_s"].to_numpy(np.float64)]
     rates = {str(dt): _best(g, "rows", "net_flop_per_s") for dt, g in gemm.groupby("dtype")}
-    return Curves(rates, bw, overhead, write_allocate_above_bytes)
+    return Curves(rates, bw, overhead, write_allocate_above_bytes, drift_corrected)
 
 
 def curves_of(hw: HardwareProfile) -> Curves | None:
@@ -114,8 +162,10 @@ def roofline_inputs(measured: pd.DataFrame, hw: HardwareProfile, curves: Curves 
         curve = curves.rate_by_rows.get(str(dt), ()) if curves else ()
         rate[idx] = interp_curve(out["rows"].to_numpy(np.float64)[idx], curve, peaks[dt])
     out["curve_flop_per_s"] = rate
+    out["memory_drift"] = memory_drift(out, curves.write_allocate_above_bytes, usual_probe_bytes_per_s(out)) \
+        if curves is not None and curves.drift_corrected else 1.0
     out["curve_bytes_per_s"] = interp_curve(ws, curves.bandwidth_by_bytes if curves else (),
-                                            hw.memory_bandwidth_bytes_per_s.value)
+                                            hw.memory_bandwidth_bytes_per_s.value) * out["memory_drift"]
     out["overhead_s"] = out["n_ops"].to_numpy(np.float64) * (curves.overhead_s_per_op if curves else 0.0)
     if "bytes_written" not in out.columns:
         out["bytes_written"] = 0.0

@@ -1,0 +1,56 @@
+"""The bandwidth-drift factor of a measured row: its probe bandwidth over the run's usual one, on the
+DRAM-resident share of its working set (simulators.fit.memory_drift)."""
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from simulators import fit as F
+
+MiB = 2**20
+CACHE = 32 * MiB
+
+
+def rows(before, after, bytes_, cache_state="warm"):
+    return pd.DataFrame({F.PROBE_BEFORE: before, F.PROBE_AFTER: after, "bytes": bytes_,
+                         "cache_state": cache_state, "status": "ok"})
+
+
+def test_usual_is_the_median_of_the_bracketing_geometric_means():
+    df = rows([40e9, 20e9, 30e9], [10e9, 20e9, 30e9], [1, 1, 1])
+    # geometric means 20, 20, 30 GB/s
+    assert math.isclose(F.usual_probe_bytes_per_s(df), 20e9)
+
+
+def test_drift_applies_to_the_dram_share_only():
+    usual = 30e9
+    df = rows([15e9, 15e9, 15e9, 15e9], [15e9, 15e9, 15e9, 15e9], [MiB, 64 * MiB, 64 * MiB, MiB],
+              ["warm", "warm", "warm", "cold"])
+    d = F.memory_drift(df, CACHE, usual)
+    assert d[0] == 1.0  # cache-resident: unaffected
+    assert math.isclose(d[1], 0.5 ** 0.5)  # half of 64 MiB spills a 32 MiB cache
+    assert math.isclose(d[3], 0.5)  # flushed cache: all of it from DRAM
+
+
+def test_missing_probe_means_no_correction():
+    df = rows([np.nan, 10e9], [np.nan, np.nan], [64 * MiB, 64 * MiB])
+    d = F.memory_drift(df, CACHE, 20e9)
+    assert d[0] == 1.0 and math.isclose(d[1], 0.5 ** 0.5)  # after missing: before alone
+    assert (F.memory_drift(df.drop(columns=[F.PROBE_BEFORE, F.PROBE_AFTER]), CACHE, 20e9) == 1.0).all()
+
+
+def test_read_curve_is_put_at_the_usual_level():
+    """Two identical reads timed at different probe bandwidths give one curve point at the usual level."""
+    base = {"status": "ok", "role": "reference", "kernel": "read", "cache_state": "cold", "dtype": "fp32",
+            "n_ops": 0, "flop": 0.0}
+    df = pd.DataFrame([{**base, "bytes": 256 * MiB, "median_s": 256 * MiB / 10e9, F.PROBE_BEFORE: 10e9,
+                        F.PROBE_AFTER: 10e9},
+                       {**base, "bytes": 256 * MiB, "median_s": 256 * MiB / 30e9, F.PROBE_BEFORE: 30e9,
+                        F.PROBE_AFTER: 30e9},
+                       {**base, "bytes": 256 * MiB, "median_s": 256 * MiB / 20e9, F.PROBE_BEFORE: 20e9,
+                        F.PROBE_AFTER: 20e9}])
+    raw = F.measure_curves(df, CACHE).bandwidth_by_bytes
+    fixed = F.measure_curves(df, CACHE, drift_corrected=True).bandwidth_by_bytes
+    assert math.isclose(raw[0][1], 30e9)  # best of the three, uncorrected
+    assert math.isclose(fixed[0][1], 20e9)  # every row at the usual (median) level
