@@ -50,35 +50,26 @@ def with_field(text: str, field: str, value: str) -> str:
 
 # ---- loaders -------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("field,value,needle", [
-    ("num_hidden_layers", "9223372036854775808", "below 2**63"),  # would wrap / build a 2**63-entry tuple
-    ("num_hidden_layers", "200000", "<= 100000"),
-    ("hidden_size", "4096.0", "expected an integer"),
-    ("hidden_size", '"4096"', "expected an integer"),
-    ("hidden_size", "{a: 1}", "expected an integer"),
-    ("num_key_value_heads", "[8]", "expected an integer"),
-    ("head_dim", ".inf", "expected an integer"),
-    ("vocab_size", "3000000000", "<= 2147483647"),
-])
-def test_model_fields_of_the_wrong_type_or_range(tmp_path, capsys, field, value, needle):
+@pytest.mark.parametrize("base,field,value,needle", [
+    (LLAMA, "num_hidden_layers", "9223372036854775808", "below 2**63"),  # would wrap / build a 2**63-entry tuple
+    (LLAMA, "num_hidden_layers", "200000", "<= 100000"),
+    (LLAMA, "hidden_size", "4096.0", "expected an integer"),
+    (LLAMA, "hidden_size", '"4096"', "expected an integer"),
+    (LLAMA, "hidden_size", "{a: 1}", "expected an integer"),
+    (LLAMA, "num_key_value_heads", "[8]", "expected an integer"),
+    (LLAMA, "head_dim", ".inf", "expected an integer"),
+    (LLAMA, "vocab_size", "3000000000", "<= 2147483647"),
+    (V2LITE, "routed_scaling_factor", '"big"', "expected a number"),  # router fields are typed too
+    (V2LITE, "routed_scaling_factor", ".nan", "finite"),
+    (V2LITE, "routed_scaling_factor", "-2.5", "positive"),
+    (V2LITE, "norm_topk_prob", "3", "true or false"),
+    (V2LITE, "scoring_func", "{a: 1}", "expected a string"),
+], ids=lambda v: v if isinstance(v, str) and len(v) < 40 else None)
+def test_model_fields_of_the_wrong_type_or_range(tmp_path, capsys, base, field, value, needle):
     path = tmp_path / "m.yaml"
-    path.write_text(with_field(LLAMA, field, value))
+    path.write_text(with_field(base, field, value))
     line = one_line(capsys, ["models", "--model", str(path)])
     assert str(path) in line and f"'{field}'" in line and needle in line
-
-
-@pytest.mark.parametrize("field,value,needle", [
-    ("routed_scaling_factor", '"big"', "expected a number"),
-    ("routed_scaling_factor", ".nan", "finite"),
-    ("routed_scaling_factor", "-2.5", "positive"),
-    ("norm_topk_prob", "3", "true or false"),
-    ("scoring_func", "{a: 1}", "expected a string"),
-])
-def test_router_fields_are_typed(tmp_path, capsys, field, value, needle):
-    path = tmp_path / "m.yaml"
-    path.write_text(with_field(V2LITE, field, value))
-    line = one_line(capsys, ["models", "--model", str(path)])
-    assert f"'{field}'" in line and needle in line
 
 
 def test_unreadable_model_inputs(tmp_path, capsys):
@@ -117,6 +108,14 @@ def test_zero_efficiency_is_refused_not_a_nan_time(tmp_path, capsys):
     assert "gemm_bandwidth" in one_line(capsys, ["simulate", "--hardware", str(path)])
 
 
+@pytest.mark.parametrize("value", ["8.5", "0", "9223372036854775808"])
+def test_a_device_count_in_a_hardware_file_is_a_whole_number(tmp_path, capsys, value):
+    path = tmp_path / "hw.yaml"  # 8.5 was truncated to an 8-device domain without a word
+    path.write_text(H100.replace("domain_devices: {value: 8,", f"domain_devices: {{value: {value},", 1))
+    line = one_line(capsys, ["plan", "--model", "llama-3.1-8b", "--hardware", str(path)])
+    assert str(path) in line and "domain_devices" in line
+
+
 # ---- numbers: the flag and the API field refuse alike --------------------------------------------
 
 @pytest.mark.parametrize("flag,value,api", [
@@ -140,7 +139,9 @@ def test_flag_and_api_refuse_the_same_values(capsys, flag, value, api):
 
 @pytest.mark.parametrize("argv", [["bench", "--budget-s", "nan"], ["bench", "--budget-s", "-1"],
                                   ["bench", "--max-cases", "0"], ["plan", "--max-devices", "1.5"],
-                                  ["plan", "--request-rate", "inf"], ["memory", "--devices", "0"]])
+                                  ["plan", "--request-rate", "inf"], ["memory", "--devices", "0"],
+                                  ["plan", "--decode-layout", "tp=1,tp=2"],  # was: the last tp silently won
+                                  ["figures", "--kind", ""]])  # was: every kind, unlike `--batch ''`
 def test_bad_numeric_flags(capsys, argv):
     assert argv[1] in one_line(capsys, argv)
 
@@ -173,6 +174,15 @@ def test_run_ids_are_one_path_component_also_for_comm(tmp_path, capsys, run_id):
     line = one_line(capsys, ["bench", "--comm", "--results", str(tmp_path), "--run-id", run_id])
     assert "--run-id" in line
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("argv", [["bench"], ["bench", "--comm"], ["bench", "--resume"], ["calibrate"], ["run"],
+                                  ["report"], ["validate"], ["figures", "--kind", "pred-vs-measured"]])
+def test_an_empty_run_id_is_refused_not_the_newest_or_a_new_run(tmp_path, capsys, argv):
+    """`--run-id "$RUN"` with RUN unset: was a fresh timestamped sweep (bench, calibrate, run) or the
+    newest run (report, validate, figures); a bare `figures --run-id` still means the newest run."""
+    line = one_line(capsys, [*argv, "--results", str(tmp_path), "--run-id", ""])
+    assert "--run-id" in line and list(tmp_path.iterdir()) == []
 
 
 def test_hostile_hardware_names_stay_in_their_folder_and_render(tmp_path, capsys):
