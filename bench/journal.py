@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from simulators.errors import ConfigError
+from simulators.safe_load import read_regular
 
 JOURNAL = "cases.jsonl"
 VERSION = 1
@@ -98,7 +99,7 @@ class Journal:
         """Every whole entry, in order. A damaged last line is dropped (and, with `repair`, cut off
         the file); a damaged line before the last raises ConfigError."""
         try:
-            data = self.path.read_bytes()
+            data = read_regular(self.path)
         except FileNotFoundError:
             return []
         except OSError as exc:

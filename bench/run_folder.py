@@ -34,6 +34,7 @@ import pandas as pd
 import yaml
 
 from simulators.errors import ConfigError
+from simulators.safe_load import read_regular_text
 
 DEFAULT_RESULTS = Path("results")
 
@@ -141,8 +142,8 @@ def write_atomic(path: Path, data: str | bytes | pd.DataFrame) -> Path:
 def read_env(run_dir: Path) -> dict[str, Any]:
     """env.json of a run ({} when absent or unreadable: callers treat the environment as unknown)."""
     try:
-        doc = json.loads((run_dir / ENV).read_text())
-    except (OSError, ValueError, RecursionError):
+        doc = json.loads(read_regular_text(run_dir / ENV))
+    except (OSError, ValueError, RecursionError, ConfigError):
         return {}
     return doc if isinstance(doc, dict) else {}
 
@@ -167,7 +168,7 @@ def read_profile_doc(run_dir: Path) -> dict[str, Any] | None:
     path = run_dir / PROFILE
     if not path.exists():
         return None
-    doc = yaml.safe_load(path.read_text())
+    doc = yaml.safe_load(read_regular_text(path))
     return doc if isinstance(doc, dict) else None
 
 

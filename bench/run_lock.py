@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 from simulators.errors import ConfigError
+from simulators.safe_load import read_regular_text
 
 LOCK_FILE = ".lock"
 _HELD: dict[Path, int] = {}  # lock files this process holds -> nesting count (flock is per open file,
@@ -33,10 +34,10 @@ class RunInUse(ConfigError):
 def owner(run_dir: str | os.PathLike) -> dict | None:
     """What the lock file says about its last owner ({} when unreadable, None when absent)."""
     try:
-        text = (Path(run_dir) / LOCK_FILE).read_text()
+        text = read_regular_text(Path(run_dir) / LOCK_FILE)
     except FileNotFoundError:
         return None
-    except (OSError, UnicodeDecodeError):
+    except (OSError, UnicodeDecodeError, ConfigError):
         return {}
     try:
         doc = json.loads(text)

@@ -317,9 +317,11 @@ def builtin_profiles() -> dict[str, Path]:
 
 def resolve_profile(name_or_path: str) -> HardwareProfile:
     """A shipped profile name (or alias), or a path to a hardware YAML."""
+    from .safe_load import exists
+
     p = Path(name_or_path)
-    if p.suffix.lower() in (".yaml", ".yml", ".json") or p.exists():
-        if not p.exists():
+    if p.suffix.lower() in (".yaml", ".yml", ".json") or exists(p):
+        if not exists(p):
             raise ConfigError(f"{name_or_path}: hardware file not found")
         return load_profile(p)
     key = name_or_path.strip().lower()

@@ -205,6 +205,49 @@ def test_hostile_hardware_names_stay_in_their_folder_and_render(tmp_path, capsys
             assert ",=cmd" not in (out / "save" / "plan.csv").read_text()
 
 
+# ---- damaged run folders -------------------------------------------------------------------------
+
+REFERENCE_RUN = ROOT / "results/reference/amd-epyc-2vcpu-avx512"
+
+
+def test_a_fifo_in_a_run_folder_is_refused_without_blocking(tmp_path, capsys):
+    import shutil
+
+    shutil.copytree(REFERENCE_RUN, tmp_path / "r")
+    (tmp_path / "r" / "measured.csv").unlink()
+    os.mkfifo(tmp_path / "r" / "measured.csv")  # validate blocked here forever
+    t0 = time.monotonic()
+    line = one_line(capsys, ["validate", "--results", str(tmp_path), "--run-id", "r"])
+    assert "measured.csv" in line and "regular file" in line and time.monotonic() - t0 < 30
+
+
+def test_non_finite_measured_times_are_left_out_by_name_never_a_traceback(tmp_path, capsys):
+    """One `median_s` of inf crashed the fit (non-finite residuals); every one NaN raised a KeyError."""
+    import shutil
+
+    import pandas as pd
+
+    run = tmp_path / "r"
+    shutil.copytree(REFERENCE_RUN, run)
+    measured = pd.read_csv(run / "measured.csv")
+    first = measured.index[measured["status"] == "ok"][0]
+    measured.loc[first, "median_s"] = math.inf
+    measured.to_csv(run / "measured.csv", index=False)
+    assert main(["validate", "--results", str(tmp_path), "--run-id", "r", "--format", "csv"]) == 0
+    err = capsys.readouterr().err
+    assert f"{measured.loc[first, 'case_id']}: left out (median_s inf" in err and "Traceback" not in err
+    assert pd.read_csv(run / "validation_cases.csv")["error_pct"].map(math.isfinite).all()
+    measured["median_s"] = math.nan
+    measured.to_csv(run / "measured.csv", index=False)
+    assert "no finished case with a positive median_s" in one_line(
+        capsys, ["validate", "--results", str(tmp_path), "--run-id", "r"])
+
+
+def test_a_name_too_long_to_be_a_path_is_an_unknown_name(capsys):
+    for flag in ("--model", "--hardware"):
+        assert "unknown" in one_line(capsys, ["simulate", flag, "x" * 400])
+
+
 # ---- file-system errors and signals at the CLI boundary ------------------------------------------
 
 def test_a_file_where_a_folder_is_expected(tmp_path, capsys):
