@@ -239,10 +239,30 @@ def run_comm_bench(out_dir: Path, world_size: int = 2, quick: bool = True, backe
         with tempfile.TemporaryDirectory() as tmp:  # mode 0700: the store file is this user's alone
             result = str(Path(tmp) / "rows.json")
             store = str(Path(tmp) / "store")
-            mp.spawn(_spawned, args=(world_size, backend, store, list(sizes), quick, result), nprocs=world_size,
-                     join=True)
+            ranks = mp.spawn(_spawned, args=(world_size, backend, store, list(sizes), quick, result),
+                             nprocs=world_size, join=False)
+            try:
+                while not ranks.join():
+                    pass
+            except BaseException:  # SIGTERM / Ctrl-C / a rank failed: no rank outlives this process
+                stop_ranks(ranks.processes)
+                raise
             rows = json.loads(Path(result).read_text())
         return write_results(out_dir, rows, _environment(backend, world_size, quick, "spawn"))
+
+
+def stop_ranks(processes, grace_s: float = 5.0) -> None:
+    """Terminate the spawned ranks still alive, then kill those that ignore it: without this a
+    SIGTERM to the parent left it waiting forever at exit for ranks blocked in a collective."""
+    for p in processes:
+        if p.is_alive():
+            p.terminate()
+    deadline = time.monotonic() + grace_s
+    for p in processes:
+        p.join(max(0.0, deadline - time.monotonic()))
+        if p.is_alive():
+            p.kill()
+            p.join()
 
 
 def refuse_overwrite(out_dir: Path) -> None:

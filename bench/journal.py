@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from simulators.errors import ConfigError
+from simulators.errors import ConfigError, raise_with_path
 from simulators.safe_load import read_regular
 
 JOURNAL = "cases.jsonl"
@@ -151,6 +151,8 @@ class Journal:
                 n = os.write(fd, view)
                 view = view[n:]
             os.fsync(fd)
+        except OSError as exc:  # disk full: a part-written line is a torn last line, dropped on open
+            raise_with_path(exc, self.path)
         finally:
             os.close(fd)
         if new:

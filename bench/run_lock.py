@@ -19,7 +19,7 @@ import sys
 import time
 from pathlib import Path
 
-from simulators.errors import ConfigError
+from simulators.errors import ConfigError, raise_with_path
 from simulators.safe_load import read_regular_text
 
 LOCK_FILE = ".lock"
@@ -83,8 +83,13 @@ class RunLock:
             raise
         info = {"pid": os.getpid(), "host": socket.gethostname(), "what": self.what,
                 "argv": sys.argv[:8], "since": time.strftime("%Y-%m-%dT%H:%M:%S")}
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, (json.dumps(info) + "\n").encode(), 0)
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, (json.dumps(info) + "\n").encode(), 0)
+        except OSError as exc:  # disk full: the owner's line cannot be written (the lock is held)
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+            raise_with_path(exc, self.path)
         self._fd = fd
         _HELD[key] = 1
         return self

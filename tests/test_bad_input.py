@@ -262,6 +262,27 @@ def test_a_name_too_long(tmp_path, capsys):
     assert "too long" in line
 
 
+@pytest.mark.parametrize("options,reason", [("size=64k", "No space left"), ("ro,size=64k", "Read-only")])
+def test_a_full_or_read_only_disk_names_the_file_and_leaves_no_temporary_file(mount_tmpfs, capsys, options,
+                                                                               reason):
+    """Every writer, on a real tmpfs: one line naming the file that could not be written (a full disk
+    used to say only 'writing output'), exit 1, no half-written or temporary file left behind."""
+    disk = mount_tmpfs(options)
+    if "ro" not in options:
+        (disk / "fill").write_bytes(b"\0" * 64 * 1024)
+    plan = ["plan", "--model", "llama-3.1-8b", "--hardware", "h100-sxm"]
+    for argv, path in [([*plan, "--save", str(disk / "save")], disk / "save"),
+                       ([*plan, "--plot", str(disk / "p.png")], disk / "p.png"),
+                       (["figures", "--out", str(disk / "figs"), "--model", "llama-3.1-8b", "--hardware", "h100-sxm",
+                         "--kind", "roofline"], disk / "figs"),
+                       (["claims", "--results", str(disk)], disk / "claims.csv"),
+                       (["bench", "--comm", "--results", str(disk), "--run-id", "c1"], disk / "c1")]:
+        line = one_line(capsys, argv, code=1)
+        assert str(path) in line and reason in line, line
+    left = [p.name for p in disk.rglob("*") if p.is_file() and p.name not in ("fill", ".lock")]
+    assert left == []
+
+
 def test_stdout_to_a_full_device_is_one_line_exit_1():
     if not os.path.exists("/dev/full"):
         pytest.skip("no /dev/full")
@@ -284,6 +305,23 @@ def test_sigterm_is_handled_like_ctrl_c(monkeypatch, capsys, sig, word):
     t0 = time.monotonic()
     line = one_line(capsys, ["models"], code=130)
     assert word in line and time.monotonic() - t0 < 4
+
+
+@pytest.mark.parametrize("module", ["daedalus.cli", "daedalus.commands", "daedalus.commands.models"])
+def test_ctrl_c_during_start_up_is_one_line(module):
+    """Ctrl-C while `python -m daedalus` is still importing (before main() has its handlers): made
+    deterministic by an import hook that raises KeyboardInterrupt when `module` is imported."""
+    code = ("import runpy, sys\n"
+            "class Interrupt:\n"
+            "    def find_spec(self, name, path=None, target=None):\n"
+            f"        if name == {module!r}:\n"
+            "            raise KeyboardInterrupt\n"
+            "sys.meta_path.insert(0, Interrupt())\n"
+            "sys.argv = ['daedalus', 'models']\n"
+            "runpy.run_module('daedalus', run_name='__main__', alter_sys=True)\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert proc.returncode == 130 and proc.stderr.count("\n") == 1, proc.stderr
+    assert "interrupted" in proc.stderr and "Traceback" not in proc.stderr
 
 
 def test_os_errors_map_to_one_line_and_the_right_status():

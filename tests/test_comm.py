@@ -116,6 +116,7 @@ def test_local_rendezvous_is_a_file_store_in_a_private_folder_never_a_tcp_store(
         assert stat.S_IMODE(os.stat(folder).st_mode) == 0o700 and os.stat(folder).st_uid == os.getuid()
         assert tmp_path not in Path(store).parents  # not in the run folder
         fn(0, 1, "gloo", store, sizes, quick, result)  # one real rank through the real code path
+        return type("Done", (), {"join": lambda self: True, "processes": []})()
 
     monkeypatch.setattr(mp, "spawn", fake_spawn)
     df = comm.run_comm_bench(tmp_path / "run", world_size=2, quick=True, backend="gloo", sizes=[4096])
@@ -166,3 +167,51 @@ def test_world_size_is_bounded(capsys):
     for value in ("1", "100000"):
         assert main(["bench", "--comm", "--world-size", value]) == 2
         assert "--world-size" in capsys.readouterr().err
+
+
+def _children(pid: int) -> list[int]:
+    import os
+
+    out = []
+    for d in os.listdir("/proc"):
+        try:
+            if d.isdigit() and open(f"/proc/{d}/stat").read().rsplit(")", 1)[1].split()[1] == str(pid):
+                out.append(int(d))
+        except OSError:
+            pass
+    return out
+
+
+@pytest.mark.skipif(not dist.is_available() or not dist.is_gloo_available(), reason="torch.distributed without gloo")
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc to see the spawned ranks")
+def test_sigterm_during_a_comm_run_stops_every_rank(tmp_path):
+    """SIGTERM to `bench --comm` (the parent only, as a scheduler sends it): it printed 'terminated'
+    and then waited forever at exit for its spawned ranks; now the ranks are stopped, exit 130."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    root = Path(__file__).resolve().parents[1]
+    proc = subprocess.Popen([sys.executable, "-m", "daedalus", "bench", "--comm", "--results", str(tmp_path),
+                             "--run-id", "c1"], cwd=root, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and proc.poll() is None:
+            ranks = [c for c in _children(proc.pid) if "multiprocessing-fork" in
+                     open(f"/proc/{c}/cmdline").read().replace("\0", " ")]
+            if len(ranks) >= 2:
+                break
+            time.sleep(0.05)
+        else:
+            pytest.skip("the ranks did not start")
+        proc.send_signal(signal.SIGTERM)
+        err = proc.communicate(timeout=30)[1]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130 and err.count("\n") == 1 and "terminated" in err, err
+    time.sleep(0.5)
+    assert [r for r in ranks if os.path.exists(f"/proc/{r}") and "Z" not in open(f"/proc/{r}/stat").read().split()[2]] == []
+    assert not (tmp_path / "c1" / "comm.csv").exists()

@@ -278,20 +278,9 @@ def test_enospc_in_the_journal_loses_no_finished_case(tmp_path, monkeypatch):
 
 
 @pytest.fixture
-def tiny_tmpfs(tmp_path):
+def tiny_tmpfs(mount_tmpfs):
     """A 64 KiB tmpfs (needs root and mount permission; skipped otherwise)."""
-    mnt = tmp_path / "full"
-    mnt.mkdir()
-    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mnt)],
-                                           capture_output=True).returncode != 0:
-        pytest.skip("cannot mount a tmpfs here")
-    try:
-        yield mnt
-    finally:
-        for _ in range(20):
-            if subprocess.run(["umount", str(mnt)], capture_output=True).returncode == 0:
-                break
-            time.sleep(0.1)
+    return mount_tmpfs("size=64k")
 
 
 def test_full_tmpfs_fails_with_one_line_and_keeps_every_finished_case(tiny_tmpfs):

@@ -9,8 +9,7 @@ from pathlib import Path
 from simulators.errors import ConfigError
 
 from .. import log
-from ..args import (NEWEST_RUN, add_hardware, add_models, add_results, add_run_id, models_from, profiles_from,
-                    str_list)
+from ..args import NEWEST_RUN, add_hardware, add_models, add_results, add_run_id, models_from, profiles_from, str_list
 from . import COMMAND_HELP
 
 DEFAULT_MODELS = ["deepseek-v3", "kimi-k2", "deepseek-v2", "llama-3.1-405b", "qwen2.5-72b"]
