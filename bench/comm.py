@@ -15,6 +15,7 @@ Bus bandwidth follows nccl-tests: all-reduce 2(n-1)/n x algbw, all-to-all (n-1)/
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -29,8 +30,10 @@ import pandas as pd
 
 from simulators.checks import integer
 from simulators.comm import compare_comm
+from simulators.errors import ConfigError
 
 from .run_folder import DEFAULT_RESULTS, new_run_id, write_atomic
+from .run_lock import RunLock
 
 KiB = 1024
 MiB = 1024 * KiB
@@ -38,6 +41,7 @@ SIZES_FULL = [4 * KiB * 4**i for i in range(8)]  # 4 KiB ... 64 MiB (x4 steps)
 SIZES_QUICK = [4 * KiB, 64 * KiB, 1 * MiB, 4 * MiB]
 BUDGET_S = {True: 0.15, False: 1.0}  # per collective x size, after warm-up
 WARMUP = {True: 2, False: 5}
+MAX_LOCAL_RANKS = 64  # local processes one host spawns (one per core or GPU; more is a typo, not a run)
 MIN_REPEATS, MAX_REPEATS = 5, 200
 LARGE_SPREAD = 0.25  # warn when the interquartile range exceeds this share of the median
 ELEMENT_BYTES = 4  # float32 payloads
@@ -213,26 +217,60 @@ def run_comm_bench(out_dir: Path, world_size: int = 2, quick: bool = True, backe
 
         world = int(os.environ["WORLD_SIZE"])
         backend = backend or default_backend(int(os.environ.get("LOCAL_WORLD_SIZE", world)))
-        dist.init_process_group(backend)
-        try:
-            rows = measure(sizes, quick)
-            df = write_results(out_dir, rows, _environment(backend, world, quick, "torchrun")) \
-                if dist.get_rank() == 0 else pd.DataFrame(rows, columns=COLUMNS)
-            dist.barrier()
-        finally:
-            dist.destroy_process_group()
+        lock = RunLock(out_dir, "bench --comm") if int(os.environ["RANK"]) == 0 else contextlib.nullcontext()
+        with lock:  # rank 0 is the folder's one writer
+            if int(os.environ["RANK"]) == 0:
+                refuse_overwrite(out_dir)
+            dist.init_process_group(backend)
+            try:
+                rows = measure(sizes, quick)
+                df = write_results(out_dir, rows, _environment(backend, world, quick, "torchrun")) \
+                    if dist.get_rank() == 0 else pd.DataFrame(rows, columns=COLUMNS)
+                dist.barrier()
+            finally:
+                dist.destroy_process_group()
         return df
-    world_size = integer(world_size, "world_size", minimum=2)
+    world_size = integer(world_size, "world_size", minimum=2, maximum=MAX_LOCAL_RANKS)
     import torch.multiprocessing as mp
 
     backend = backend or default_backend(world_size)
-    with tempfile.TemporaryDirectory() as tmp:  # mode 0700: the store file is this user's alone
-        result = str(Path(tmp) / "rows.json")
-        store = str(Path(tmp) / "store")
-        mp.spawn(_spawned, args=(world_size, backend, store, list(sizes), quick, result), nprocs=world_size,
-                 join=True)
-        rows = json.loads(Path(result).read_text())
-    return write_results(out_dir, rows, _environment(backend, world_size, quick, "spawn"))
+    with RunLock(out_dir, "bench --comm"):  # one writer: a second comm run on this folder is refused
+        refuse_overwrite(out_dir)
+        with tempfile.TemporaryDirectory() as tmp:  # mode 0700: the store file is this user's alone
+            result = str(Path(tmp) / "rows.json")
+            store = str(Path(tmp) / "store")
+            ranks = mp.spawn(_spawned, args=(world_size, backend, store, list(sizes), quick, result),
+                             nprocs=world_size, join=False)
+            try:
+                while not ranks.join():
+                    pass
+            except BaseException:  # SIGTERM / Ctrl-C / a rank failed: no rank outlives this process
+                stop_ranks(ranks.processes)
+                raise
+            rows = json.loads(Path(result).read_text())
+        return write_results(out_dir, rows, _environment(backend, world_size, quick, "spawn"))
+
+
+def stop_ranks(processes, grace_s: float = 5.0) -> None:
+    """Terminate the spawned ranks still alive, then kill those that ignore it: without this a
+    SIGTERM to the parent left it waiting forever at exit for ranks blocked in a collective."""
+    for p in processes:
+        if p.is_alive():
+            p.terminate()
+    deadline = time.monotonic() + grace_s
+    for p in processes:
+        p.join(max(0.0, deadline - time.monotonic()))
+        if p.is_alive():
+            p.kill()
+            p.join()
+
+
+def refuse_overwrite(out_dir: Path) -> None:
+    """A folder that already holds comm.csv keeps it: a second comm run would replace those
+    measurements without a word (name a new --run-id instead)."""
+    if (Path(out_dir) / "comm.csv").exists():
+        raise ConfigError(f"--run-id: {out_dir} already holds comm.csv (measured collectives); name a new run id "
+                          "to measure again")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from simulators.errors import ConfigError
+from simulators.errors import ConfigError, raise_with_path
+from simulators.safe_load import read_regular
 
 JOURNAL = "cases.jsonl"
 VERSION = 1
@@ -98,7 +99,7 @@ class Journal:
         """Every whole entry, in order. A damaged last line is dropped (and, with `repair`, cut off
         the file); a damaged line before the last raises ConfigError."""
         try:
-            data = self.path.read_bytes()
+            data = read_regular(self.path)
         except FileNotFoundError:
             return []
         except OSError as exc:
@@ -150,6 +151,8 @@ class Journal:
                 n = os.write(fd, view)
                 view = view[n:]
             os.fsync(fd)
+        except OSError as exc:  # disk full: a part-written line is a torn last line, dropped on open
+            raise_with_path(exc, self.path)
         finally:
             os.close(fd)
         if new:

@@ -25,6 +25,7 @@ from pathlib import Path
 import pandas as pd
 
 from simulators.errors import ConfigError
+from simulators.safe_load import read_regular, read_regular_text
 
 from . import run_folder as rf
 from .journal import Journal
@@ -85,7 +86,7 @@ class JournalStore:
         """A run CSV; a last line without its newline (a write cut short) is dropped first."""
         path = self.dir / name
         try:
-            data = path.read_bytes()
+            data = read_regular(path)
         except FileNotFoundError:
             return None
         except OSError as exc:
@@ -167,13 +168,14 @@ class JournalStore:
         path = self.dir / rf.ENV
         if resumed and path.exists():
             try:
-                old = json.loads(path.read_text())
+                old = json.loads(read_regular_text(path))
                 if not isinstance(old, dict):
                     raise ValueError("not a JSON object")
-            except (OSError, ValueError) as exc:
+            except (OSError, ValueError, ConfigError) as exc:  # also a FIFO or a folder
                 aside = path.with_name(path.name + ".damaged")
                 path.replace(aside)
-                self.say(f"{path}: unreadable ({str(exc).splitlines()[0][:80]}); kept as {aside.name}, "
+                reason = (str(exc).splitlines() or [type(exc).__name__])[0].removeprefix(f"{path}: ")
+                self.say(f"{path}: unreadable ({reason[:80]}); kept as {aside.name}, "
                          "a new one written")
                 old = dict(env)
             old.setdefault("resumed", []).append({"time_utc": env.get("time_utc"), "argv": env.get("argv"),

@@ -33,7 +33,8 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from simulators.errors import ConfigError
+from simulators.errors import ConfigError, raise_with_path
+from simulators.safe_load import read_regular_text
 
 DEFAULT_RESULTS = Path("results")
 
@@ -120,11 +121,21 @@ def find_run(results: Path, run_id: str | None, *, need: str | None = None, flag
     return runs[-1]
 
 
+def _remove(path: str | os.PathLike) -> None:
+    try:
+        os.unlink(path)
+    except OSError:  # never there, or the folder went read-only: the first error is the one to tell
+        pass
+
+
 def write_atomic(path: Path, data: str | bytes | pd.DataFrame) -> Path:
     """Write to a temporary file in the same folder, then rename over `path`: readers never see
     a half-written file and an interrupted write leaves the old one intact."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as exc:  # a read-only or full folder: named by the file meant, not the temporary one
+        raise_with_path(exc, path, exc.filename)
     try:
         os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp creates 0600; give the file the usual permissions
         with os.fdopen(fd, "wb") as fh:
@@ -133,17 +144,17 @@ def write_atomic(path: Path, data: str | bytes | pd.DataFrame) -> Path:
             else:
                 fh.write(data.encode() if isinstance(data, str) else data)
         os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    except BaseException as exc:
+        _remove(tmp)
+        raise_with_path(exc, path, tmp)
     return path
 
 
 def read_env(run_dir: Path) -> dict[str, Any]:
     """env.json of a run ({} when absent or unreadable: callers treat the environment as unknown)."""
     try:
-        doc = json.loads((run_dir / ENV).read_text())
-    except (OSError, ValueError, RecursionError):
+        doc = json.loads(read_regular_text(run_dir / ENV))
+    except (OSError, ValueError, RecursionError, ConfigError):
         return {}
     return doc if isinstance(doc, dict) else {}
 
@@ -168,7 +179,7 @@ def read_profile_doc(run_dir: Path) -> dict[str, Any] | None:
     path = run_dir / PROFILE
     if not path.exists():
         return None
-    doc = yaml.safe_load(path.read_text())
+    doc = yaml.safe_load(read_regular_text(path))
     return doc if isinstance(doc, dict) else None
 
 

@@ -19,7 +19,8 @@ import sys
 import time
 from pathlib import Path
 
-from simulators.errors import ConfigError
+from simulators.errors import ConfigError, raise_with_path
+from simulators.safe_load import read_regular_text
 
 LOCK_FILE = ".lock"
 _HELD: dict[Path, int] = {}  # lock files this process holds -> nesting count (flock is per open file,
@@ -33,10 +34,10 @@ class RunInUse(ConfigError):
 def owner(run_dir: str | os.PathLike) -> dict | None:
     """What the lock file says about its last owner ({} when unreadable, None when absent)."""
     try:
-        text = (Path(run_dir) / LOCK_FILE).read_text()
+        text = read_regular_text(Path(run_dir) / LOCK_FILE)
     except FileNotFoundError:
         return None
-    except (OSError, UnicodeDecodeError):
+    except (OSError, UnicodeDecodeError, ConfigError):
         return {}
     try:
         doc = json.loads(text)
@@ -82,8 +83,13 @@ class RunLock:
             raise
         info = {"pid": os.getpid(), "host": socket.gethostname(), "what": self.what,
                 "argv": sys.argv[:8], "since": time.strftime("%Y-%m-%dT%H:%M:%S")}
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, (json.dumps(info) + "\n").encode(), 0)
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, (json.dumps(info) + "\n").encode(), 0)
+        except OSError as exc:  # disk full: the owner's line cannot be written (the lock is held)
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+            raise_with_path(exc, self.path)
         self._fd = fd
         _HELD[key] = 1
         return self

@@ -78,6 +78,17 @@ def add_results(p: argparse.ArgumentParser, default: str = "results") -> None:
     p.add_argument("--results", default=default, metavar="DIR", help=f"folder of run folders (default: {default})")
 
 
+class _Newest:
+    """The value of a bare `--run-id` (figures: nargs='?'): the newest run. Not a string, so an
+    explicit `--run-id ''` (an unset shell variable) is refused instead of meaning the newest run."""
+
+    def __repr__(self) -> str:
+        return "NEWEST_RUN"
+
+
+NEWEST_RUN = _Newest()
+
+
 def add_run_id(p: argparse.ArgumentParser, help_text: str, **kw: Any) -> None:
     """`--run-id ID` (the one spelling); `--run` stays as a hidden, deprecated alias."""
     kw.setdefault("default", None)
@@ -99,7 +110,8 @@ def legacy_argv(argv: list[str]) -> list[str]:
         if a == "--resume" and i + 1 < len(argv) and not argv[i + 1].startswith("-"):
             out.append("--run-id")
         elif a.startswith("--resume="):
-            out[-1:] = ["--resume", "--run-id", a.partition("=")[2]]
+            value = a.partition("=")[2]
+            out[-1:] = ["--resume", "--run-id", value] if value else ["--resume"]
     return out
 
 
@@ -207,9 +219,7 @@ def _integer(minimum: int) -> Callable[[str, Any], None]:
 def _component(flag: str, v: Any) -> None:
     from .safety import path_component
 
-    if v == "":
-        return  # a bare `--resume` / `--run-id` (nargs='?'): the newest run
-    if isinstance(v, str):
+    if isinstance(v, str):  # a bare `--run-id` (nargs='?') is NEWEST_RUN, not a string; '' is refused
         path_component(v, flag)
 
 
@@ -232,9 +242,13 @@ def _prices(flag: str, v: Any) -> None:
 
 def _layout(flag: str, v: Any) -> None:
     """`tp=8,dp=2,ep=16,redundant=32,batch=64`: whole numbers (>= 1, redundant >= 0); batch may be fractional."""
+    seen: set[str] = set()
     for part in v.split(","):
         key, _, value = part.partition("=")
         key = key.strip()
+        if key in seen:  # `tp=1,tp=2` would silently keep the last
+            raise ConfigError(f"{flag}: {key} given twice in {v!r}")
+        seen.add(key)
         if key == "batch":
             _positive(flag, value.strip())
             continue

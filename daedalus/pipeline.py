@@ -15,6 +15,7 @@ torch is imported only by `measure` (through bench.run).
 
 from __future__ import annotations
 
+import io
 import math
 import sys
 import time
@@ -27,6 +28,7 @@ import pandas as pd
 from bench import run_folder as rf
 from simulators.errors import ConfigError
 from simulators.hardware import HardwareProfile, load_profile, parse_profile, resolve_profile
+from simulators.safe_load import read_regular
 
 SLOW_DTYPE_FRACTION = 0.25  # a CPU dtype below this fraction of fp32 at n=512 is not timed at larger sizes
 MIN_VALIDATION_CASES = 5
@@ -125,14 +127,19 @@ def load_measured(run_dir: Path, all_kernels: bool = False) -> tuple[pd.DataFram
 
     path = run_dir / rf.MEASURED
     try:
-        df = pd.read_csv(path, keep_default_na=False, na_values=[""])
+        df = pd.read_csv(io.BytesIO(read_regular(path)), keep_default_na=False, na_values=[""], encoding="utf-8")
     except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read measured results ({exc})") from None
     missing = [c for c in ("case_id", "kernel", "dtype", "median_s", "status") if c not in df.columns]
     if missing:
         raise ConfigError(f"{path}: missing column(s) {', '.join(missing)}")
-    df = df[(df["status"] == "ok") & (pd.to_numeric(df["median_s"], errors="coerce") > 0)].reset_index(drop=True)
-    notes, keep, recs = [], [], []
+    median = pd.to_numeric(df["median_s"], errors="coerce")
+    ok = df["status"] == "ok"
+    timed = median.map(lambda t: math.isfinite(t) and t > 0)  # inf / nan / 0 / text: no time to score
+    notes = [f"{cid}: left out (median_s {raw!r} is not a positive finite time)"
+             for cid, raw in zip(df.loc[ok & ~timed, "case_id"], df.loc[ok & ~timed, "median_s"])]
+    df = df[ok & timed].reset_index(drop=True)
+    keep, recs = [], []
     for i, row in enumerate(df.to_dict("records")):
         try:
             case = Case.from_row(row)
@@ -141,6 +148,9 @@ def load_measured(run_dir: Path, all_kernels: bool = False) -> tuple[pd.DataFram
             continue
         keep.append(i)
         recs.append({"family": case.family, "role": case.role, **simulator_cost(case)})
+    if not recs:  # every row failed, was left out, or has no positive finite median (nan, 0)
+        raise ConfigError(f"{path}: no finished case with a positive median_s to validate"
+                          + (f" ({len(notes)} left out, e.g. {notes[0]})" if notes else ""))
     out = df.iloc[keep].reset_index(drop=True)
     cost = pd.DataFrame(recs, index=out.index)
     for col in cost.columns:

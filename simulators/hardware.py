@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from .achievable import AchievableRates, check_against_peak, parse_achievable
+from .checks import MAX_TOKENS, integer
 from .errors import ConfigError
 from .provenance import Sourced, parse_sourced
 from .units import DTYPE_BYTES
@@ -147,6 +148,8 @@ def _link(raw: Any, where: str) -> Link | None:
     if unknown:
         raise ConfigError(f"{where}: unknown field(s) {', '.join(sorted(unknown))}")
     opt = {k: parse_sourced(raw[k], f"{where}.{k}") for k in ("domain_devices", "latency_s") if raw.get(k) is not None}
+    if "domain_devices" in opt:  # a count: 8.5 would be truncated to 8 where it is used
+        integer(opt["domain_devices"].value, f"{where}.domain_devices.value", maximum=MAX_TOKENS)
     return Link(
         fabric=str(raw.get("fabric", "")),
         bandwidth_bytes_per_s_per_direction=parse_sourced(
@@ -314,9 +317,11 @@ def builtin_profiles() -> dict[str, Path]:
 
 def resolve_profile(name_or_path: str) -> HardwareProfile:
     """A shipped profile name (or alias), or a path to a hardware YAML."""
+    from .safe_load import exists
+
     p = Path(name_or_path)
-    if p.suffix.lower() in (".yaml", ".yml", ".json") or p.exists():
-        if not p.exists():
+    if p.suffix.lower() in (".yaml", ".yml", ".json") or exists(p):
+        if not exists(p):
             raise ConfigError(f"{name_or_path}: hardware file not found")
         return load_profile(p)
     key = name_or_path.strip().lower()

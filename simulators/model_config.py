@@ -397,11 +397,13 @@ def builtin_models() -> dict[str, Path]:
 
 def resolve_model(name_or_path: str) -> ModelConfig:
     """A shipped model name (or alias), or a path to a model YAML/JSON or HF config.json."""
+    from .safe_load import exists
+
     p = Path(name_or_path)
-    if p.is_dir() and (p / "config.json").exists():
+    if exists(p / "config.json") and p.is_dir():
         p = p / "config.json"
-    if p.suffix.lower() in (".yaml", ".yml", ".json") or p.exists():
-        if not p.exists():
+    if p.suffix.lower() in (".yaml", ".yml", ".json") or exists(p):
+        if not exists(p):
             raise ConfigError(f"{name_or_path}: model file not found")
         return load_model(p)
     key = name_or_path.strip().lower()

@@ -31,6 +31,39 @@ def _kind(mode: int) -> str:
     return next((word for test, word in _KINDS if test(mode)), "not a regular file")
 
 
+def exists(path: str | os.PathLike) -> bool:
+    """Whether `path` names something; False also for a string that cannot be a path (a name longer
+    than the file system allows, a NUL byte), which `Path.exists` raises on: such a string is then
+    taken as a shipped name and refused as an unknown one."""
+    try:
+        return os.path.exists(path)
+    except (OSError, ValueError):
+        return False
+
+
+def read_regular(path: str | os.PathLike) -> bytes:
+    """The bytes of a regular file, never blocking: opened non-blocking (open() on a FIFO waits for a
+    writer forever) and refused with ConfigError unless the descriptor is a regular file. An OSError
+    (no such file, no permission) propagates as it is, so callers keep their own handling of a missing
+    file. For the run folder's files (measured.csv, samples.csv, cases.jsonl, env.json, ...)."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise ConfigError(f"{os.fspath(path)}: expected a regular file, got {_kind(mode)}")
+        chunks = []
+        while chunk := os.read(fd, 1 << 20):
+            chunks.append(chunk)
+    finally:
+        os.close(fd)
+    return b"".join(chunks)
+
+
+def read_regular_text(path: str | os.PathLike) -> str:
+    """`read_regular` decoded as UTF-8 (UnicodeDecodeError, a ValueError, when it is not)."""
+    return read_regular(path).decode("utf-8")
+
+
 def read_bytes(path: str | os.PathLike, max_bytes: int = MAX_BYTES) -> bytes:
     """The bytes of a regular file of at most `max_bytes`. Checked with stat before opening (open()
     on a FIFO blocks until a writer appears) and again on the open descriptor (no swap in between)."""

@@ -50,35 +50,26 @@ def with_field(text: str, field: str, value: str) -> str:
 
 # ---- loaders -------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("field,value,needle", [
-    ("num_hidden_layers", "9223372036854775808", "below 2**63"),  # would wrap / build a 2**63-entry tuple
-    ("num_hidden_layers", "200000", "<= 100000"),
-    ("hidden_size", "4096.0", "expected an integer"),
-    ("hidden_size", '"4096"', "expected an integer"),
-    ("hidden_size", "{a: 1}", "expected an integer"),
-    ("num_key_value_heads", "[8]", "expected an integer"),
-    ("head_dim", ".inf", "expected an integer"),
-    ("vocab_size", "3000000000", "<= 2147483647"),
-])
-def test_model_fields_of_the_wrong_type_or_range(tmp_path, capsys, field, value, needle):
+@pytest.mark.parametrize("base,field,value,needle", [
+    (LLAMA, "num_hidden_layers", "9223372036854775808", "below 2**63"),  # would wrap / build a 2**63-entry tuple
+    (LLAMA, "num_hidden_layers", "200000", "<= 100000"),
+    (LLAMA, "hidden_size", "4096.0", "expected an integer"),
+    (LLAMA, "hidden_size", '"4096"', "expected an integer"),
+    (LLAMA, "hidden_size", "{a: 1}", "expected an integer"),
+    (LLAMA, "num_key_value_heads", "[8]", "expected an integer"),
+    (LLAMA, "head_dim", ".inf", "expected an integer"),
+    (LLAMA, "vocab_size", "3000000000", "<= 2147483647"),
+    (V2LITE, "routed_scaling_factor", '"big"', "expected a number"),  # router fields are typed too
+    (V2LITE, "routed_scaling_factor", ".nan", "finite"),
+    (V2LITE, "routed_scaling_factor", "-2.5", "positive"),
+    (V2LITE, "norm_topk_prob", "3", "true or false"),
+    (V2LITE, "scoring_func", "{a: 1}", "expected a string"),
+], ids=lambda v: v if isinstance(v, str) and len(v) < 40 else None)
+def test_model_fields_of_the_wrong_type_or_range(tmp_path, capsys, base, field, value, needle):
     path = tmp_path / "m.yaml"
-    path.write_text(with_field(LLAMA, field, value))
+    path.write_text(with_field(base, field, value))
     line = one_line(capsys, ["models", "--model", str(path)])
     assert str(path) in line and f"'{field}'" in line and needle in line
-
-
-@pytest.mark.parametrize("field,value,needle", [
-    ("routed_scaling_factor", '"big"', "expected a number"),
-    ("routed_scaling_factor", ".nan", "finite"),
-    ("routed_scaling_factor", "-2.5", "positive"),
-    ("norm_topk_prob", "3", "true or false"),
-    ("scoring_func", "{a: 1}", "expected a string"),
-])
-def test_router_fields_are_typed(tmp_path, capsys, field, value, needle):
-    path = tmp_path / "m.yaml"
-    path.write_text(with_field(V2LITE, field, value))
-    line = one_line(capsys, ["models", "--model", str(path)])
-    assert f"'{field}'" in line and needle in line
 
 
 def test_unreadable_model_inputs(tmp_path, capsys):
@@ -117,6 +108,14 @@ def test_zero_efficiency_is_refused_not_a_nan_time(tmp_path, capsys):
     assert "gemm_bandwidth" in one_line(capsys, ["simulate", "--hardware", str(path)])
 
 
+@pytest.mark.parametrize("value", ["8.5", "0", "9223372036854775808"])
+def test_a_device_count_in_a_hardware_file_is_a_whole_number(tmp_path, capsys, value):
+    path = tmp_path / "hw.yaml"  # 8.5 was truncated to an 8-device domain without a word
+    path.write_text(H100.replace("domain_devices: {value: 8,", f"domain_devices: {{value: {value},", 1))
+    line = one_line(capsys, ["plan", "--model", "llama-3.1-8b", "--hardware", str(path)])
+    assert str(path) in line and "domain_devices" in line
+
+
 # ---- numbers: the flag and the API field refuse alike --------------------------------------------
 
 @pytest.mark.parametrize("flag,value,api", [
@@ -140,7 +139,9 @@ def test_flag_and_api_refuse_the_same_values(capsys, flag, value, api):
 
 @pytest.mark.parametrize("argv", [["bench", "--budget-s", "nan"], ["bench", "--budget-s", "-1"],
                                   ["bench", "--max-cases", "0"], ["plan", "--max-devices", "1.5"],
-                                  ["plan", "--request-rate", "inf"], ["memory", "--devices", "0"]])
+                                  ["plan", "--request-rate", "inf"], ["memory", "--devices", "0"],
+                                  ["plan", "--decode-layout", "tp=1,tp=2"],  # was: the last tp silently won
+                                  ["figures", "--kind", ""]])  # was: every kind, unlike `--batch ''`
 def test_bad_numeric_flags(capsys, argv):
     assert argv[1] in one_line(capsys, argv)
 
@@ -175,6 +176,15 @@ def test_run_ids_are_one_path_component_also_for_comm(tmp_path, capsys, run_id):
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("argv", [["bench"], ["bench", "--comm"], ["bench", "--resume"], ["calibrate"], ["run"],
+                                  ["report"], ["validate"], ["figures", "--kind", "pred-vs-measured"]])
+def test_an_empty_run_id_is_refused_not_the_newest_or_a_new_run(tmp_path, capsys, argv):
+    """`--run-id "$RUN"` with RUN unset: was a fresh timestamped sweep (bench, calibrate, run) or the
+    newest run (report, validate, figures); a bare `figures --run-id` still means the newest run."""
+    line = one_line(capsys, [*argv, "--results", str(tmp_path), "--run-id", ""])
+    assert "--run-id" in line and list(tmp_path.iterdir()) == []
+
+
 def test_hostile_hardware_names_stay_in_their_folder_and_render(tmp_path, capsys):
     for i, name in enumerate(["h100/../../evil", r"$\frac{1}{$", "=cmd|' /C calc'!A0"]):
         path = tmp_path / f"hw{i}.yaml"
@@ -195,6 +205,49 @@ def test_hostile_hardware_names_stay_in_their_folder_and_render(tmp_path, capsys
             assert ",=cmd" not in (out / "save" / "plan.csv").read_text()
 
 
+# ---- damaged run folders -------------------------------------------------------------------------
+
+REFERENCE_RUN = ROOT / "results/reference/amd-epyc-2vcpu-avx512"
+
+
+def test_a_fifo_in_a_run_folder_is_refused_without_blocking(tmp_path, capsys):
+    import shutil
+
+    shutil.copytree(REFERENCE_RUN, tmp_path / "r")
+    (tmp_path / "r" / "measured.csv").unlink()
+    os.mkfifo(tmp_path / "r" / "measured.csv")  # validate blocked here forever
+    t0 = time.monotonic()
+    line = one_line(capsys, ["validate", "--results", str(tmp_path), "--run-id", "r"])
+    assert "measured.csv" in line and "regular file" in line and time.monotonic() - t0 < 30
+
+
+def test_non_finite_measured_times_are_left_out_by_name_never_a_traceback(tmp_path, capsys):
+    """One `median_s` of inf crashed the fit (non-finite residuals); every one NaN raised a KeyError."""
+    import shutil
+
+    import pandas as pd
+
+    run = tmp_path / "r"
+    shutil.copytree(REFERENCE_RUN, run)
+    measured = pd.read_csv(run / "measured.csv")
+    first = measured.index[measured["status"] == "ok"][0]
+    measured.loc[first, "median_s"] = math.inf
+    measured.to_csv(run / "measured.csv", index=False)
+    assert main(["validate", "--results", str(tmp_path), "--run-id", "r", "--format", "csv"]) == 0
+    err = capsys.readouterr().err
+    assert f"{measured.loc[first, 'case_id']}: left out (median_s inf" in err and "Traceback" not in err
+    assert pd.read_csv(run / "validation_cases.csv")["error_pct"].map(math.isfinite).all()
+    measured["median_s"] = math.nan
+    measured.to_csv(run / "measured.csv", index=False)
+    assert "no finished case with a positive median_s" in one_line(
+        capsys, ["validate", "--results", str(tmp_path), "--run-id", "r"])
+
+
+def test_a_name_too_long_to_be_a_path_is_an_unknown_name(capsys):
+    for flag in ("--model", "--hardware"):
+        assert "unknown" in one_line(capsys, ["simulate", flag, "x" * 400])
+
+
 # ---- file-system errors and signals at the CLI boundary ------------------------------------------
 
 def test_a_file_where_a_folder_is_expected(tmp_path, capsys):
@@ -207,6 +260,27 @@ def test_a_file_where_a_folder_is_expected(tmp_path, capsys):
 def test_a_name_too_long(tmp_path, capsys):
     line = one_line(capsys, ["memory", "--model", "llama-3.1-8b", "--plot", str(tmp_path / ("a" * 300 + ".png"))])
     assert "too long" in line
+
+
+@pytest.mark.parametrize("options,reason", [("size=64k", "No space left"), ("ro,size=64k", "Read-only")])
+def test_a_full_or_read_only_disk_names_the_file_and_leaves_no_temporary_file(mount_tmpfs, capsys, options,
+                                                                               reason):
+    """Every writer, on a real tmpfs: one line naming the file that could not be written (a full disk
+    used to say only 'writing output'), exit 1, no half-written or temporary file left behind."""
+    disk = mount_tmpfs(options)
+    if "ro" not in options:
+        (disk / "fill").write_bytes(b"\0" * 64 * 1024)
+    plan = ["plan", "--model", "llama-3.1-8b", "--hardware", "h100-sxm"]
+    for argv, path in [([*plan, "--save", str(disk / "save")], disk / "save"),
+                       ([*plan, "--plot", str(disk / "p.png")], disk / "p.png"),
+                       (["figures", "--out", str(disk / "figs"), "--model", "llama-3.1-8b", "--hardware", "h100-sxm",
+                         "--kind", "roofline"], disk / "figs"),
+                       (["claims", "--results", str(disk)], disk / "claims.csv"),
+                       (["bench", "--comm", "--results", str(disk), "--run-id", "c1"], disk / "c1")]:
+        line = one_line(capsys, argv, code=1)
+        assert str(path) in line and reason in line, line
+    left = [p.name for p in disk.rglob("*") if p.is_file() and p.name not in ("fill", ".lock")]
+    assert left == []
 
 
 def test_stdout_to_a_full_device_is_one_line_exit_1():
@@ -231,6 +305,23 @@ def test_sigterm_is_handled_like_ctrl_c(monkeypatch, capsys, sig, word):
     t0 = time.monotonic()
     line = one_line(capsys, ["models"], code=130)
     assert word in line and time.monotonic() - t0 < 4
+
+
+@pytest.mark.parametrize("module", ["daedalus.cli", "daedalus.commands", "daedalus.commands.models"])
+def test_ctrl_c_during_start_up_is_one_line(module):
+    """Ctrl-C while `python -m daedalus` is still importing (before main() has its handlers): made
+    deterministic by an import hook that raises KeyboardInterrupt when `module` is imported."""
+    code = ("import runpy, sys\n"
+            "class Interrupt:\n"
+            "    def find_spec(self, name, path=None, target=None):\n"
+            f"        if name == {module!r}:\n"
+            "            raise KeyboardInterrupt\n"
+            "sys.meta_path.insert(0, Interrupt())\n"
+            "sys.argv = ['daedalus', 'models']\n"
+            "runpy.run_module('daedalus', run_name='__main__', alter_sys=True)\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert proc.returncode == 130 and proc.stderr.count("\n") == 1, proc.stderr
+    assert "interrupted" in proc.stderr and "Traceback" not in proc.stderr
 
 
 def test_os_errors_map_to_one_line_and_the_right_status():

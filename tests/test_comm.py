@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -75,3 +77,141 @@ def test_fit_needs_rows():
         fit_fabric(pd.DataFrame({"collective": ["all_reduce"], "world_size": [2], "bytes": [4096]}))
     with pytest.raises(ConfigError, match="at least 2"):
         fit_fabric(synthetic(5e9, 1e-5).head(1))
+
+
+def test_local_rendezvous_is_a_file_store_in_a_private_folder_never_a_tcp_store(tmp_path, monkeypatch):
+    """`bench --comm` spawns its ranks with a FileStore in a 0700 temporary folder (outside the run
+    folder) and pins gloo / NCCL to the loopback interface; no TCPStore (whose server binds every
+    interface, whatever MASTER_ADDR says) is ever made. Rank 0 is run here in-process, world size 1."""
+    import os
+    import stat
+
+    import torch.multiprocessing as mp
+
+    import bench.comm as comm
+
+    made, spawned = [], []
+
+    class NoTcp:
+        def __init__(self, *a, **k):
+            raise AssertionError("a TCPStore was created")
+
+    real_file_store = dist.FileStore
+
+    def file_store(path, world):
+        made.append((path, world))
+        return real_file_store(path, world)
+
+    monkeypatch.setattr(dist, "TCPStore", NoTcp)
+    monkeypatch.setattr(dist, "FileStore", file_store)
+    for k in ("MASTER_ADDR", "MASTER_PORT", "GLOO_SOCKET_IFNAME", "NCCL_SOCKET_IFNAME"):
+        monkeypatch.setenv(k, "unset")  # recorded, so what the code sets is undone after the test
+        monkeypatch.delenv(k)
+    monkeypatch.setattr(comm, "measure", lambda sizes, quick: [])
+
+    def fake_spawn(fn, args, nprocs, join):
+        world, backend, store, sizes, quick, result = args
+        folder = Path(store).parent
+        spawned.append(store)
+        assert stat.S_IMODE(os.stat(folder).st_mode) == 0o700 and os.stat(folder).st_uid == os.getuid()
+        assert tmp_path not in Path(store).parents  # not in the run folder
+        fn(0, 1, "gloo", store, sizes, quick, result)  # one real rank through the real code path
+        return type("Done", (), {"join": lambda self: True, "processes": []})()
+
+    monkeypatch.setattr(mp, "spawn", fake_spawn)
+    df = comm.run_comm_bench(tmp_path / "run", world_size=2, quick=True, backend="gloo", sizes=[4096])
+    assert df.empty and len(spawned) == 1 and made == [(spawned[0], 1)]
+    assert not Path(spawned[0]).parent.exists()  # the store folder is gone afterwards
+    lo = comm.loopback_ifname()
+    if lo is not None:
+        assert os.environ.get("GLOO_SOCKET_IFNAME") == lo and os.environ.get("NCCL_SOCKET_IFNAME") == lo
+
+
+def test_comm_runs_have_one_writer_and_never_replace_measured_collectives(tmp_path, monkeypatch, capsys):
+    """Like a kernel run: a comm run on a folder another process holds is refused (the lock), and a
+    folder that already holds comm.csv is never measured over; both one line, exit 2, nothing spawned."""
+    import subprocess
+    import sys
+
+    import torch.multiprocessing as mp
+
+    from daedalus.cli import main
+
+    monkeypatch.setattr(mp, "spawn", lambda *a, **k: pytest.fail("spawned ranks for a refused run"))
+    done = tmp_path / "done"
+    done.mkdir()
+    (done / "comm.csv").write_text("collective,bytes\nall_reduce,4096\n")
+    assert main(["bench", "--comm", "--results", str(tmp_path), "--run-id", "done"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "already holds comm.csv" in err
+    assert (done / "comm.csv").read_text() == "collective,bytes\nall_reduce,4096\n"
+
+    busy = tmp_path / "busy"
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from bench.run_lock import RunLock\n"
+                               f"with RunLock({str(busy)!r}, 'bench'):\n print('held', flush=True); time.sleep(60)"],
+                              stdout=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parents[1])
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        assert main(["bench", "--comm", "--results", str(tmp_path), "--run-id", "busy"]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and f"pid {holder.pid}" in err
+        assert not (busy / "comm.csv").exists()
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_world_size_is_bounded(capsys):
+    from daedalus.cli import main
+
+    for value in ("1", "100000"):
+        assert main(["bench", "--comm", "--world-size", value]) == 2
+        assert "--world-size" in capsys.readouterr().err
+
+
+def _children(pid: int) -> list[int]:
+    import os
+
+    out = []
+    for d in os.listdir("/proc"):
+        try:
+            if d.isdigit() and open(f"/proc/{d}/stat").read().rsplit(")", 1)[1].split()[1] == str(pid):
+                out.append(int(d))
+        except OSError:
+            pass
+    return out
+
+
+@pytest.mark.skipif(not dist.is_available() or not dist.is_gloo_available(), reason="torch.distributed without gloo")
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc to see the spawned ranks")
+def test_sigterm_during_a_comm_run_stops_every_rank(tmp_path):
+    """SIGTERM to `bench --comm` (the parent only, as a scheduler sends it): it printed 'terminated'
+    and then waited forever at exit for its spawned ranks; now the ranks are stopped, exit 130."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    root = Path(__file__).resolve().parents[1]
+    proc = subprocess.Popen([sys.executable, "-m", "daedalus", "bench", "--comm", "--results", str(tmp_path),
+                             "--run-id", "c1"], cwd=root, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and proc.poll() is None:
+            ranks = [c for c in _children(proc.pid) if "multiprocessing-fork" in
+                     open(f"/proc/{c}/cmdline").read().replace("\0", " ")]
+            if len(ranks) >= 2:
+                break
+            time.sleep(0.05)
+        else:
+            pytest.skip("the ranks did not start")
+        proc.send_signal(signal.SIGTERM)
+        err = proc.communicate(timeout=30)[1]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130 and err.count("\n") == 1 and "terminated" in err, err
+    time.sleep(0.5)
+    assert [r for r in ranks if os.path.exists(f"/proc/{r}") and "Z" not in open(f"/proc/{r}/stat").read().split()[2]] == []
+    assert not (tmp_path / "c1" / "comm.csv").exists()

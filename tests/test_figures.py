@@ -76,6 +76,10 @@ def test_measured_kinds_from_a_run(tmp_path, capsys):
     assert code == 0
     for name in ("pred_vs_measured.png", "expert_load.png"):
         assert_image(out_dir / name)
+    newest = tmp_path / "figs-newest"  # a bare --run-id: the newest run (an explicit '' is refused)
+    assert main(["figures", "--kind", "pred-vs-measured", *SMALL, "--out", str(newest), "--results", str(tmp_path),
+                 "--run-id"]) == 0
+    assert_image(newest / "pred_vs_measured.png")
 
 
 @pytest.mark.parametrize("argv, needle", [

@@ -265,3 +265,48 @@ def test_cli_report(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith(f"daedalus: error: --run-id: no run 'r2' in {results}/;")
     assert err.rstrip().endswith("r1")
+
+
+def test_run_files_that_are_fifos_or_folders_are_reported_without_blocking(tmp_path):
+    """A FIFO as measured.csv blocked the report forever (open() waits for a writer); a folder as a
+    run file is named too. Both become problems in the report's own words."""
+    import os
+    import signal
+
+    run = make_run(tmp_path / "odd", files=("measured", "env", "profile"))
+    (run / "measured.csv").unlink()
+    os.mkfifo(run / "measured.csv")
+    (run / "env.json").unlink()
+    (run / "env.json").mkdir()
+    os.mkfifo(run / "validation_summary.csv")
+
+    def hung(signum, frame):
+        raise TimeoutError("a run file blocked the report")
+
+    old = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(120)
+    try:
+        text = write_report(run, **SMALL).read_text()
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
+    assert "measured.csv" in text and text.count("expected a regular file") >= 2
+
+
+def test_a_hardware_file_given_by_path_keeps_its_figures(tmp_path):
+    """`report --hardware my.yaml`: the profile was found again by its name only, which is no
+    shipped profile, and its roofline was dropped without a word; a name too long to be a path
+    (400 characters) raised a file-system error."""
+    from pathlib import Path
+
+    h100 = (Path(__file__).resolve().parents[1] / "hardware_profiles/h100-sxm.yaml").read_text()
+    run = make_run(tmp_path / "run", files=("measured", "env"))
+    files = []
+    for name in ("my-accel", "h" * 400):
+        path = tmp_path / f"{name[:10]}.yaml"
+        path.write_text(h100.replace("name: h100-sxm", f"name: {name}", 1))
+        files.append(str(path))
+    write_report(run, models=("llama-3.1-8b",), hardware=files, breakdown_model="llama-3.1-8b",
+                 breakdown_hardware=files[0], out_dir=tmp_path / "out")
+    made = sorted(p.name for p in (tmp_path / "out" / "figures").glob("roofline_*.png"))
+    assert "roofline_my-accel.png" in made and any(n.startswith("roofline_hhhh") for n in made)

@@ -278,20 +278,9 @@ def test_enospc_in_the_journal_loses_no_finished_case(tmp_path, monkeypatch):
 
 
 @pytest.fixture
-def tiny_tmpfs(tmp_path):
+def tiny_tmpfs(mount_tmpfs):
     """A 64 KiB tmpfs (needs root and mount permission; skipped otherwise)."""
-    mnt = tmp_path / "full"
-    mnt.mkdir()
-    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mnt)],
-                                           capture_output=True).returncode != 0:
-        pytest.skip("cannot mount a tmpfs here")
-    try:
-        yield mnt
-    finally:
-        for _ in range(20):
-            if subprocess.run(["umount", str(mnt)], capture_output=True).returncode == 0:
-                break
-            time.sleep(0.1)
+    return mount_tmpfs("size=64k")
 
 
 def test_full_tmpfs_fails_with_one_line_and_keeps_every_finished_case(tiny_tmpfs):
@@ -316,3 +305,39 @@ def test_full_tmpfs_fails_with_one_line_and_keeps_every_finished_case(tiny_tmpfs
     assert durable <= done <= durable | {f"case-{n_ok}"}  # the case that hit the full disk: journal or not
     s = pd.read_csv(run / rf.SAMPLES)
     assert all(s[s["case_id"] == c]["time_s"].tolist() == big for c in done)
+
+
+# ---- run files that are not regular files ---------------------------------------------------------
+
+def _bounded(fn, seconds: int = 20):
+    """fn() or a TimeoutError: a FIFO opened for reading blocks until a writer comes, forever."""
+    def hung(signum, frame):
+        raise TimeoutError("blocked on a run file")
+
+    old = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(seconds)
+    try:
+        return fn()
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
+
+
+@pytest.mark.parametrize("kind", ["fifo", "folder"])
+@pytest.mark.parametrize("name", [J.JOURNAL, rf.MEASURED, rf.SAMPLES])
+def test_a_run_file_that_is_a_fifo_or_a_folder_is_one_line_never_a_hang(tmp_path, name, kind):
+    if name == rf.SAMPLES:  # read while importing a run from before the journal
+        (tmp_path / rf.MEASURED).write_text(pd.DataFrame([row(c) for c in CASES]).to_csv(index=False))
+    os.mkfifo(tmp_path / name) if kind == "fifo" else (tmp_path / name).mkdir()
+    with pytest.raises(ConfigError, match="expected a regular file") as err:
+        _bounded(quiet_store(tmp_path).load)
+    assert name in str(err.value) and "\n" not in str(err.value)
+
+
+def test_an_env_json_fifo_is_kept_aside_and_never_read(tmp_path):
+    os.mkfifo(tmp_path / rf.ENV)
+    assert _bounded(lambda: rf.read_env(tmp_path)) == {}
+    said: list[str] = []
+    _bounded(lambda: quiet_store(tmp_path, said).write_env({"time_utc": "t"}, resumed=True))
+    assert (tmp_path / (rf.ENV + ".damaged")).is_fifo() and rf.read_env(tmp_path)["resumed"][0]["time_utc"] == "t"
+    assert len(said) == 1 and "regular file" in said[0]

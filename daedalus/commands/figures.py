@@ -9,7 +9,7 @@ from pathlib import Path
 from simulators.errors import ConfigError
 
 from .. import log
-from ..args import add_hardware, add_models, add_results, add_run_id, models_from, profiles_from, str_list
+from ..args import NEWEST_RUN, add_hardware, add_models, add_results, add_run_id, models_from, profiles_from, str_list
 from . import COMMAND_HELP
 
 DEFAULT_MODELS = ["deepseek-v3", "kimi-k2", "deepseek-v2", "llama-3.1-405b", "qwen2.5-72b"]
@@ -23,6 +23,8 @@ def run(args) -> int:
 
     t0 = time.perf_counter()
     kinds = str_list(args.kind, [])
+    if args.kind is not None and not kinds:  # `--kind ''`: refused like `--batch ''`, not "all kinds"
+        raise ConfigError("--kind: expected at least one figure kind")
     for k in kinds:
         if k not in KINDS:
             raise ConfigError(f"--kind: unknown figure kind {k!r} (expected one of: {', '.join(KINDS)})")
@@ -30,7 +32,7 @@ def run(args) -> int:
     if args.run_id is not None:
         from bench.run_folder import find_run
 
-        run_dir = find_run(Path(args.results), args.run_id or None, flag="--run-id")
+        run_dir = find_run(Path(args.results), None if args.run_id is NEWEST_RUN else args.run_id, flag="--run-id")
     kinds = kinds or list(SIM_KINDS) + (list(RUN_KINDS) if run_dir is not None else [])
     if args.tpot_ms is not None and not args.tpot_ms > 0:
         raise ConfigError(f"--tpot-ms: expected a positive number of milliseconds, got {args.tpot_ms:g}")
@@ -64,6 +66,6 @@ def register(sub) -> None:
     p.add_argument("--tpot-ms", type=float, default=None,
                    help=f"pareto: TPOT target in ms (default {DEFAULT_TPOT_MS:g}, i.e. 20 tokens/s per user)")
     add_run_id(p, "draw the measured kinds (pred-vs-measured, expert-load) from this run; no value: the newest run",
-               nargs="?", const="")
+               nargs="?", const=NEWEST_RUN)
     add_results(p)
     p.set_defaults(func=run)

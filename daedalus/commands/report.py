@@ -4,10 +4,13 @@ report's headline table (validation error per prediction mode over all scored ca
 
 from __future__ import annotations
 
+import io
 import time
 from pathlib import Path
 
 from bench.run_folder import DEFAULT_RESULTS, VALIDATION_SUMMARY, find_run
+from simulators.errors import ConfigError
+from simulators.safe_load import read_regular_text
 
 from .. import log
 from ..args import add_format, add_results, add_run_id, str_list
@@ -26,8 +29,12 @@ def headline(run_dir: Path) -> list[dict]:
     path = run_dir / VALIDATION_SUMMARY
     if not path.exists():
         return []
-    with open(path, newline="", encoding="utf-8") as f:
-        rows = [r for r in csv.DictReader(f) if r.get("family") == "all" and r.get("subset", "all") == "all"]
+    try:
+        text = read_regular_text(path)
+    except (OSError, ValueError, ConfigError):
+        return []  # a damaged summary: the report's own reading of the run names the problem
+    rows = [r for r in csv.DictReader(io.StringIO(text, newline=""))
+            if r.get("family") == "all" and r.get("subset", "all") == "all"]
 
     def num(v: str):
         try:

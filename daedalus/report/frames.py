@@ -9,6 +9,7 @@ the run folder (predicted.csv, ops.csv, memory.csv, predicted.json); the report 
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ from simulators.errors import ConfigError
 from simulators.hardware import HardwareProfile, load_profile, resolve_profile
 from simulators.model_config import ModelConfig
 from simulators.predict import memory_table, simulate
+from simulators.safe_load import read_regular, read_regular_text
 from simulators.variants import resolve_variant, same_dims_variants
 
 MEMORY_CONTEXTS = tuple(2**k for k in range(10, 21))  # 1k .. 1M tokens
@@ -43,6 +45,9 @@ class SimFrames:
     breakdown_model: str = ""
     breakdown_hardware: str = ""
     problems: dict[str, str] = field(default_factory=dict)
+    # the configs simulated here (not stored in the predict files): a profile or model loaded from a
+    # file is found by its name only here, so the report keeps it (was dropped without a word)
+    configs: list = field(default_factory=list)
 
 
 def _simulate_each(profiles, problems: dict[str, str], models, **kw) -> list:
@@ -105,7 +110,7 @@ def simulate_frames(run_dir: Path | None, models: Sequence[str | ModelConfig], h
                      breakdown_ops=_concat([r.ops for r in decode + prefill]),
                      comparison=_concat([r.totals for r in comparison]), models=[m.name for m in cfgs],
                      hardware=[h.name for h in profiles], breakdown_model=bm.name, breakdown_hardware=bh.name,
-                     problems=problems)
+                     problems=problems, configs=[*cfgs, bm, *profiles, bh])
 
 
 def _tagged(parts: dict[str, pd.DataFrame | None]) -> pd.DataFrame:
@@ -132,14 +137,14 @@ def _split(df: pd.DataFrame, name: str) -> pd.DataFrame | None:
 def read_frames(run_dir: Path) -> SimFrames | None:
     """The predict step's files, or None when any is missing or unreadable (predict again)."""
     try:
-        meta = json.loads((run_dir / rf.PREDICTED_META).read_text())
-        memory = pd.read_csv(run_dir / rf.MEMORY)
-        ops = pd.read_csv(run_dir / rf.OPS)
+        meta = json.loads(read_regular_text(run_dir / rf.PREDICTED_META))
+        memory = pd.read_csv(io.BytesIO(read_regular(run_dir / rf.MEMORY)))
+        ops = pd.read_csv(io.BytesIO(read_regular(run_dir / rf.OPS)))
         try:
-            comparison = pd.read_csv(run_dir / rf.PREDICTED)
+            comparison = pd.read_csv(io.BytesIO(read_regular(run_dir / rf.PREDICTED)))
         except pd.errors.EmptyDataError:
             comparison = None
-    except (OSError, ValueError):
+    except (OSError, ValueError, ConfigError):
         return None
     mem = _split(memory, "models")
     if mem is None:

@@ -16,7 +16,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, LogFormatter, LogLocator, NullFormatter, NullLocator
 
 from daedalus.safety import escape_figure_text, file_stem
-from simulators.errors import ConfigError
+from simulators.errors import ConfigError, raise_with_path
 from simulators.units import GB, TB
 
 DPI = 130
@@ -197,8 +197,15 @@ def save_one(fig: Figure, path: str | Path, flag: str = "--plot", dpi: int = DPI
     tmp = path.with_name(f".{path.name}.tmp")
     fmt = path.suffix.lower()[1:]
     escape_figure_text(fig)  # names with `$` would be parsed as mathtext (and crash the draw)
-    fig.savefig(tmp, format=fmt, dpi=dpi, metadata={"Date": None} if fmt == "svg" else None)
-    tmp.replace(path)
+    try:
+        fig.savefig(tmp, format=fmt, dpi=dpi, metadata={"Date": None} if fmt == "svg" else None)
+        tmp.replace(path)
+    except BaseException as exc:  # disk full, Ctrl-C: no half-written temporary file is left
+        try:
+            tmp.unlink(missing_ok=True)
+        except OSError:  # a read-only folder: the first error is the one to tell
+            pass
+        raise_with_path(exc, path, tmp)
     return path
 
 
@@ -207,7 +214,6 @@ def save_figure(fig: Figure, out_dir: str | Path, name: str) -> list[Path]:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = [out / f"{file_stem(name)}.png", out / f"{file_stem(name)}.svg"]  # a name with `/` stays in `out`
-    escape_figure_text(fig)
-    for p in paths:
-        fig.savefig(p, dpi=DPI, metadata={"Date": None} if p.suffix == ".svg" else None)
+    for p in paths:  # each written beside its target and renamed: never half a figure
+        save_one(fig, p, dpi=DPI)
     return paths

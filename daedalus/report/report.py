@@ -378,9 +378,11 @@ def write_report(run_dir: str | Path, *, models: Sequence[str | ModelConfig] | N
                                  breakdown_model or "deepseek-v3", breakdown_hardware or "h100-sxm")
         write_frames(out, frames)
     host = [inputs.host_profile] if inputs.host_profile is not None else []
-    model_cfgs = _resolve_known(frames.models, resolve_model)
-    profiles = _resolve_known(frames.hardware, resolve_profile, host)
-    used = profiles + _resolve_known([frames.breakdown_hardware], resolve_profile, host)
+    known = [*frames.configs, *host]
+    model_cfgs = _resolve_known(frames.models, resolve_model, [c for c in known if isinstance(c, ModelConfig)])
+    hw_known = [c for c in known if isinstance(c, HardwareProfile)]
+    profiles = _resolve_known(frames.hardware, resolve_profile, hw_known)
+    used = profiles + _resolve_known([frames.breakdown_hardware], resolve_profile, hw_known)
     used = list({h.name: h for h in used}.values())
     inputs.problems.update(frames.problems)
     figs = make_figures(inputs, frames, profiles, frames.breakdown_model, frames.breakdown_hardware,

@@ -4,6 +4,7 @@ frames the figures need (`simulators.predict`). No plotting and no HTML here.
 
 from __future__ import annotations
 
+import io
 import json
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -14,6 +15,7 @@ import pandas as pd
 
 from simulators.errors import ConfigError
 from simulators.hardware import HardwareProfile, load_profile
+from simulators.safe_load import read_regular, read_regular_text
 
 MEASURED_COLUMNS = ("case_id", "kernel", "family", "flop", "bytes", "median_s", "cv", "status")
 EXPERT_LOAD_COLUMNS = ("case_id", "expert", "tokens")
@@ -56,8 +58,8 @@ def _read_csv(path: Path, required: tuple[str, ...], problems: dict[str, str]) -
     if not path.exists():
         return None
     try:
-        df = pd.read_csv(path)
-    except (OSError, ValueError) as exc:
+        df = pd.read_csv(io.BytesIO(read_regular(path)), encoding="utf-8")
+    except (OSError, ValueError, ConfigError) as exc:
         problems[path.name] = f"unreadable ({exc})"
         return None
     missing = [c for c in required if c not in df.columns]
@@ -81,9 +83,9 @@ def load_run(run_dir: str | Path) -> RunInputs:
     env_path = run_dir / "env.json"
     if env_path.exists():
         try:
-            env = json.loads(env_path.read_text())
+            env = json.loads(read_regular_text(env_path))
             out.env = env if isinstance(env, dict) else {"value": env}
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, RecursionError, ConfigError) as exc:
             p["env.json"] = f"unreadable ({exc})"
     hw_path = run_dir / "hardware_profile.yaml"
     if hw_path.exists():
