@@ -12,6 +12,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from tests.routing_mc import busiest_rank
+
 from simulators.errors import ConfigError
 from simulators.expert_load import Routing, eplb_replicas, inclusion, placement, rank_load, rank_loads, shares
 
@@ -45,10 +47,9 @@ def monte_carlo(r: Routing, tokens: int, ep: int, redundant: int, seed: int = 7)
         else:
             keys = np.log(p)[None, :] - np.log(-np.log(rng.random((tokens, E))))
         chosen = np.argpartition(-keys, K - 1, axis=1)[:, :K]
-        replica = first[chosen] + (rng.random(chosen.shape) * reps[chosen]).astype(int)
-        counts = np.bincount(by_expert[replica].ravel(), minlength=len(slot_expert))
-        max_a.append(np.bincount(slot_rank, weights=counts, minlength=ep).max())
-        max_d.append(np.bincount(slot_rank, weights=counts > 0, minlength=ep).max())
+        a, d = busiest_rank(chosen, first, reps, by_expert, slot_rank, ep, rng)
+        max_a.append(a)
+        max_d.append(d)
     return float(np.mean(max_a)), float(np.mean(max_d))
 
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from tests.routing_mc import busiest_rank
+
 from simulators.errors import ConfigError
 from simulators.expert_load import Routing, placement, rank_load
 from simulators.hash_load import hash_inclusion, hash_table, token_frequency
@@ -37,10 +39,9 @@ def monte_carlo(exponent: float, tokens: int, ep: int, redundant: int, n_experts
     for _ in range(TRIALS):
         ids = np.minimum(np.searchsorted(cdf, rng.random(tokens) * cdf[-1]), V - 1)
         chosen = table[ids]
-        replica = first[chosen] + (rng.random(chosen.shape) * reps[chosen]).astype(int)
-        counts = np.bincount(by_expert[replica].ravel(), minlength=len(slot_expert))
-        max_a.append(np.bincount(slot_rank, weights=counts, minlength=ep).max())
-        max_d.append(np.bincount(slot_rank, weights=counts > 0, minlength=ep).max())
+        a, d = busiest_rank(chosen, first, reps, by_expert, slot_rank, ep, rng)
+        max_a.append(a)
+        max_d.append(d)
     return float(np.mean(max_a)), float(np.mean(max_d))
 
 
