@@ -38,6 +38,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from .checks import number
 from .errors import ConfigError
 
 ROUTINGS = ("balanced", "uniform", "zipf", "group-limited", "histogram")
@@ -62,9 +63,12 @@ class Routing:
         if self.kind == "zipf" and not self.skew > 0:
             raise ConfigError(f"routing_skew: expected a Zipf exponent > 0 for zipf routing, got {self.skew}")
         if self.kind == "histogram":
-            h = np.asarray(self.histogram, dtype=np.float64)
-            if h.shape != (n_experts,) or (h < 0).any() or not h.sum() > 0:
-                raise ConfigError(f"routing histogram: expected {n_experts} non-negative loads, got {h.shape[0]}")
+            loads = tuple(self.histogram) if isinstance(self.histogram, (list, tuple)) else ()
+            if len(loads) != n_experts:
+                raise ConfigError(f"routing histogram: expected {n_experts} non-negative loads, got {len(loads)}")
+            # each a finite count >= 0 (inf made every share NaN, "a" a ValueError), some load somewhere
+            if not sum(number(v, f"routing histogram[{i}]", 0.0) for i, v in enumerate(loads)) > 0:
+                raise ConfigError(f"routing histogram: expected {n_experts} non-negative loads, not all zero")
         if self.kind == "group-limited" and (n_experts % self.n_group or not 0 < self.topk_group <= self.n_group):
             raise ConfigError(f"group-limited routing: {self.n_group} groups must divide {n_experts} experts "
                               f"and topk_group {self.topk_group} be in 1..{self.n_group}")
