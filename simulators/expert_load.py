@@ -45,6 +45,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from .checks import number
 from .eplb import eplb_replicas, placement  # noqa: F401  (re-exported: the placement policies)
 from .errors import ConfigError
 from .hash_load import hash_inclusion
@@ -74,9 +75,12 @@ class Routing:
         if self.kind == "zipf" and not self.skew > 0:
             raise ConfigError(f"routing_skew: expected a Zipf exponent > 0 for zipf routing, got {self.skew}")
         if self.kind == "histogram":
-            h = np.asarray(self.histogram, dtype=np.float64)
-            if h.shape != (n_experts,) or (h < 0).any() or not h.sum() > 0:
-                raise ConfigError(f"routing histogram: expected {n_experts} non-negative loads, got {h.shape[0]}")
+            loads = tuple(self.histogram) if isinstance(self.histogram, (list, tuple)) else ()
+            if len(loads) != n_experts:
+                raise ConfigError(f"routing histogram: expected {n_experts} non-negative loads, got {len(loads)}")
+            # each a finite count >= 0 (inf made every share NaN, "a" a ValueError), some load somewhere
+            if not sum(number(v, f"routing histogram[{i}]", 0.0) for i, v in enumerate(loads)) > 0:
+                raise ConfigError(f"routing histogram: expected {n_experts} non-negative loads, not all zero")
         if self.kind == "hash" and not (self.vocab >= 1 and self.skew >= 0):
             raise ConfigError(f"hash routing: expected vocab >= 1 and a token Zipf exponent >= 0, "
                               f"got vocab {self.vocab}, exponent {self.skew}")

@@ -156,6 +156,19 @@ def test_huge_axes_are_refused_never_wrapped():
         memory_table([m], devices=8, tp=1.5)
 
 
+@pytest.mark.parametrize("load", [math.inf, math.nan, -1.0, "a", True])
+def test_a_measured_routing_histogram_is_checked_load_by_load(load):
+    """PlanOptions(routing='histogram'): one inf load made every expert share NaN (a plan with NaN
+    times), a string raised a bare ValueError."""
+    from simulators.plan import plan
+    from simulators.sizing import PlanOptions, Workload
+
+    opt = PlanOptions(max_devices=8, routing="histogram", routing_histogram=(1.0,) * 10 + (load,) + (1.0,) * 53)
+    with pytest.raises(ConfigError, match=r"^routing histogram\[10\]"):
+        plan(resolve_model("deepseek-v2-lite"), [resolve_profile("h100-sxm")], Workload(input_len=1024, output_len=128),
+             opt)
+
+
 @pytest.mark.parametrize("spec,needle", [
     ("llama-3.1-8b:layers=0", ">= 1"), ("llama-3.1-8b:hidden=0", ">= 1"), ("llama-3.1-8b:kv_heads=3", "divide"),
     ("deepseek-v3:layers=4", "MoE layers"), ("deepseek-v3:num_experts_per_tok=300", "num_experts_per_tok"),
