@@ -105,6 +105,18 @@ def test_curves_come_from_reference_rows_only():
     assert not ref_shapes & set(F.scored(F.roofline_inputs(m, resolve_profile("host-cpu"), curves))["case_id"])
 
 
+def test_dispatch_time_is_the_fastest_sample_of_its_row():
+    # a neighbour slowed most samples of the dispatch row (median 2x the floor): the per-op time is
+    # the floor, which the other rows' dispatch share is netted with
+    m = synthetic_measured()
+    disp = m["kernel"] == "dispatch"
+    m.loc[disp, "min_s"] = m.loc[disp, "median_s"]
+    m.loc[disp, "median_s"] *= 2.0
+    assert F.measure_curves(m).overhead_s_per_op == pytest.approx(TRUE_OVERHEAD_S)
+    m.loc[disp, "min_s"] = np.nan  # not recorded (an older run): the median
+    assert F.measure_curves(m).overhead_s_per_op == pytest.approx(2.0 * TRUE_OVERHEAD_S)
+
+
 def test_fit_recovers_the_identifiable_factors():
     m = synthetic_measured()
     rows = F.scored(F.roofline_inputs(m, resolve_profile("host-cpu"), F.measure_curves(m)))
