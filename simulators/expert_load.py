@@ -302,7 +302,8 @@ def rank_loads(r: Routing, tokens, n_experts: int, top_k: int, ep, redundant: in
     T, G = np.broadcast_arrays(np.asarray(tokens, dtype=np.float64), np.asarray(ep, dtype=np.float64))
     Tq, Gq = T, G
     if np.unique(np.stack([T.ravel(), G.ravel()]), axis=1).shape[1] > EXACT_PAIRS:  # a sweep: snap to the grid
-        Gq = np.where(G > 1, np.maximum(np.round(_snap(G)), 2.0), 1.0)
+        if r.nodes == 1:  # hierarchical placement needs the exact rank count (the nodes divide it)
+            Gq = np.where(G > 1, np.maximum(np.round(_snap(G)), 2.0), 1.0)
         Tq = _snap(T / G) * Gq
     pairs, inverse = np.unique(np.stack([Tq.ravel(), Gq.ravel()]), axis=1, return_inverse=True)
     f = np.array([[x.compute_factor, x.weight_factor] for x in
