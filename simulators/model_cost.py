@@ -42,7 +42,8 @@ def step_ops(m: ModelConfig, B, S, L, p: Precision, *, phase: str = "decode", ml
     if m.is_moe:
         lam = None
         if token_zipf_exponent is not None and m.num_hash_layers:
-            lam = hash_inclusion(m.vocab_size, m.n_routed_experts, m.num_experts_per_tok, float(token_zipf_exponent))[0]
+            lam = hash_inclusion(m.vocab_size, m.n_routed_experts, m.num_experts_per_tok,
+                                 float(token_zipf_exponent))[0]  # per-expert inclusion of a hash layer
         ops += moe_ops(m, T, p, routing_skew, hash_inclusion=lam)
     ops.append(linear("lm_head", "lm_head", 1, logit_tokens, d, V, p.keep_w_bytes, p.a_bytes, p.keep_gemm_dtype))
     return ops

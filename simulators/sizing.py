@@ -26,8 +26,7 @@ import pandas as pd
 from .comm import OVERLAPS, Fabric, all_reduce_time_s, element_bytes, ep_time_s, send_time_s, two_micro_batch_step_s
 from . import checks as C
 from .errors import ConfigError
-from .eplb import hierarchical_nodes
-from .expert_load import Routing, rank_loads
+from .expert_load import Routing, eplb_nodes, loads_by_policy, policy_names, rank_loads
 from .hash_load import DEFAULT_TOKEN_ZIPF_EXPONENT
 from .hardware import HardwareProfile
 from .memory import DEFAULT_MEMORY_UTILIZATION, activation_bytes
@@ -217,37 +216,6 @@ def capacity_bytes(hw: HardwareProfile, utilization: float) -> float:
     return max(visible * utilization - reserved, 0.0)
 
 
-def eplb_nodes(routing: Routing, phase: str, ep: np.ndarray, fabric: Fabric, redundant: int) -> np.ndarray:
-    """Per candidate, the nodes of EPLB's hierarchical placement, or 1 (global / contiguous). As
-    DeepSeek's EPLB (deepseek-ai/EPLB README: the hierarchical policy for the prefilling stage, with
-    its smaller expert-parallel size; the global one for decoding): prefill with group-limited
-    routing, where the scale-up domains (nodes) divide the expert groups (`eplb.hierarchical_nodes`)."""
-    if phase != "prefill" or routing.kind != "group-limited":
-        return np.ones(np.shape(ep), dtype=np.int64)
-    return np.array([hierarchical_nodes(int(e), fabric.domain_devices, routing.n_group, redundant)
-                     for e in np.ravel(ep)], dtype=np.int64).reshape(np.shape(ep))
-
-
-def policy_names(nodes: np.ndarray, ep: np.ndarray, redundant: int) -> np.ndarray:
-    """How the experts sit on the EP ranks, per candidate, for the plan's "why" line."""
-    flat = "EPLB global" if redundant else "contiguous"
-    return np.where(np.asarray(ep) <= 1, "", np.where(np.asarray(nodes) > 1, np.char.add(np.char.add(
-        "EPLB hierarchical over ", np.asarray(nodes).astype(str)), " nodes"), flat))
-
-
-def _loads_by_policy(routing: Routing, nodes: np.ndarray, tokens, m: ModelConfig, ep, redundant: int):
-    """`rank_loads` per placement policy: the candidates sharing a node count in one call."""
-    tokens, ep = np.broadcast_arrays(np.asarray(tokens, dtype=np.float64), np.asarray(ep, dtype=np.float64))
-    out = [np.empty(tokens.shape) for _ in range(4)]
-    for n in np.unique(nodes):
-        sel = nodes == n
-        part = rank_loads(replace(routing, nodes=int(n)), tokens[sel], m.n_routed_experts, m.num_experts_per_tok,
-                          ep[sel], redundant)
-        for o, p in zip(out, part):
-            o[sel] = np.broadcast_to(p, tokens[sel].shape)
-    return tuple(out)
-
-
 def _roofline(m, p, hw, t, dp, B, S, L, phase, mla, mode, frac, load, hash_load=None):
     """(time, compute-bound share, memory-bound share, raw compute time, raw memory time) of one
     micro-batch's ops on the fullest stage; `load`: the routed op's rank load or None; `hash_load`:
@@ -312,9 +280,10 @@ def evaluate(m: ModelConfig, p: Precision, hw: HardwareProfile, fabric: Fabric |
         if m.is_moe:
             tokens_stage = Bm * S * dp  # tokens entering each MoE layer across the EP group
             ep_on = ep > 1
-            nodes = eplb_nodes(routing, phase, ep, fabric, opt.redundant_experts)
-            max_a, max_d, mean_a, mean_d = _loads_by_policy(routing, nodes, tokens_stage, m, np.where(ep_on, ep, 1),
-                                                            opt.redundant_experts)
+            nodes = eplb_nodes(routing, phase, ep, fabric.domain_devices, opt.redundant_experts)
+            max_a, max_d, mean_a, mean_d = loads_by_policy(routing, nodes, tokens_stage, m.n_routed_experts,
+                                                           m.num_experts_per_tok, np.where(ep_on, ep, 1),
+                                                           opt.redundant_experts)
             g["eplb_policy"] = policy_names(nodes, ep, opt.redundant_experts)
             # ep = 1: experts split like dense layers over the tp ranks (each computes 1/tp of all)
             share = np.where(ep_on, 1.0, 1.0 / (t * dp))

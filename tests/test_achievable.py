@@ -13,8 +13,8 @@ from simulators.model_cost import step_ops
 from simulators.precision import Precision
 from simulators.roofline import calibration_family, op_time
 
-ACCELERATORS = ["a100-80gb", "ascend-910b", "ascend-910c", "b200", "b300", "gaudi3", "h100-pcie", "h100-sxm", "h20", "h200",
-                "h800", "mi300x", "tpu-v5p"]
+ACCELERATORS = ["a100-80gb", "ascend-910b", "ascend-910c", "b200", "b300", "gaudi3", "h100-pcie", "h100-sxm", "h20",
+                "h200", "h800", "mi300x", "tpu-v5p"]
 
 
 @pytest.mark.parametrize("name", ACCELERATORS)
