@@ -259,7 +259,8 @@ def _layout(flag: str, v: Any) -> None:
 
 
 RULES: dict[str, Callable[[str, Any], None]] = {
-    "routing_skew": _non_negative, "budget_s": _positive, "ttft_ms": _positive, "tpot_ms": _positive,
+    "routing_skew": _non_negative, "token_zipf": _non_negative, "budget_s": _positive, "ttft_ms": _positive,
+    "tpot_ms": _positive,
     "request_rate": _positive, "mtp_acceptance": _below_one("probability"),
     "cache_hit_rate": _below_one("fraction"),
     "decode_tokens": _integer(1), "max_cases": _integer(1), "world_size": _integer(1), "devices": _integer(1),

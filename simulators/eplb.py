@@ -50,6 +50,19 @@ def _replicate_and_pack(load: np.ndarray, experts: np.ndarray, redundant: int, n
     return slot_expert, balanced_pack(slot_load, n_ranks)
 
 
+def hierarchical_nodes(ep: int, domain_devices: int, n_group: int, redundant: int) -> int:
+    """Nodes for EPLB's hierarchical policy over `ep` ranks in scale-up domains of `domain_devices`,
+    or 1 (global policy). deepseek-ai/EPLB `rebalance_experts`: "if num_groups % num_nodes == 0: use
+    hierarchical load-balance policy", else global; `rebalance_experts_hierarchical` asserts the
+    nodes divide the GPUs, and the replicas split evenly over the nodes (here: the nodes also divide
+    the redundant experts). The EPLB README keeps the hierarchical policy for the prefilling stage
+    (smaller expert-parallel size) and the global one for decoding: the caller picks the phase."""
+    if domain_devices < 1 or ep <= domain_devices or ep % domain_devices:
+        return 1
+    nodes = ep // domain_devices
+    return nodes if n_group % nodes == 0 and redundant % nodes == 0 else 1
+
+
 def placement(load: np.ndarray, ep: int, redundant: int, n_group: int = 1,
               n_nodes: int = 1) -> tuple[np.ndarray, np.ndarray]:
     """(expert id per slot, rank per slot). n_nodes > 1: EPLB's hierarchical policy over n_group

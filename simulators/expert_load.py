@@ -40,13 +40,13 @@ numpy only; deterministic (seeded permutations).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
 import numpy as np
 
 from .checks import number
-from .eplb import eplb_replicas, placement  # noqa: F401  (re-exported: the placement policies)
+from .eplb import eplb_replicas, hierarchical_nodes, placement  # noqa: F401  (re-exported: the placement policies)
 from .errors import ConfigError
 from .hash_load import hash_inclusion
 
@@ -302,7 +302,8 @@ def rank_loads(r: Routing, tokens, n_experts: int, top_k: int, ep, redundant: in
     T, G = np.broadcast_arrays(np.asarray(tokens, dtype=np.float64), np.asarray(ep, dtype=np.float64))
     Tq, Gq = T, G
     if np.unique(np.stack([T.ravel(), G.ravel()]), axis=1).shape[1] > EXACT_PAIRS:  # a sweep: snap to the grid
-        Gq = np.where(G > 1, np.maximum(np.round(_snap(G)), 2.0), 1.0)
+        if r.nodes == 1:  # hierarchical placement needs the exact rank count (the nodes divide it)
+            Gq = np.where(G > 1, np.maximum(np.round(_snap(G)), 2.0), 1.0)
         Tq = _snap(T / G) * Gq
     pairs, inverse = np.unique(np.stack([Tq.ravel(), Gq.ravel()]), axis=1, return_inverse=True)
     f = np.array([[x.compute_factor, x.weight_factor] for x in
@@ -320,3 +321,36 @@ def rank_loads(r: Routing, tokens, n_experts: int, top_k: int, ep, redundant: in
         u_a, u_d, _, _ = rank_loads(Routing("uniform"), tokens, n_experts, top_k, ep, redundant)
         max_a, max_d = np.maximum(max_a, u_a), np.maximum(max_d, u_d)
     return max_a, max_d, mean_a, mean_d
+
+
+# ------------------------------------------------------------- the planner's placement policy
+
+def eplb_nodes(routing: Routing, phase: str, ep, domain_devices: int, redundant: int) -> np.ndarray:
+    """Per candidate, the nodes of EPLB's hierarchical placement, or 1 (global / contiguous). As
+    DeepSeek's EPLB (deepseek-ai/EPLB README: the hierarchical policy for the prefilling stage, with
+    its smaller expert-parallel size; the global one for decoding): prefill with group-limited
+    routing, where the scale-up domains of `domain_devices` (nodes) divide the expert groups
+    (`eplb.hierarchical_nodes`)."""
+    if phase != "prefill" or routing.kind != "group-limited":
+        return np.ones(np.shape(ep), dtype=np.int64)
+    return np.array([hierarchical_nodes(int(e), domain_devices, routing.n_group, redundant)
+                     for e in np.ravel(ep)], dtype=np.int64).reshape(np.shape(ep))
+
+
+def policy_names(nodes: np.ndarray, ep: np.ndarray, redundant: int) -> np.ndarray:
+    """How the experts sit on the EP ranks, per candidate, for the plan's "why" line."""
+    flat = "EPLB global" if redundant else "contiguous"
+    return np.where(np.asarray(ep) <= 1, "", np.where(np.asarray(nodes) > 1, np.char.add(np.char.add(
+        "EPLB hierarchical over ", np.asarray(nodes).astype(str)), " nodes"), flat))
+
+
+def loads_by_policy(routing: Routing, nodes: np.ndarray, tokens, n_experts: int, top_k: int, ep, redundant: int):
+    """`rank_loads` per placement policy: the candidates sharing a node count in one call."""
+    tokens, ep = np.broadcast_arrays(np.asarray(tokens, dtype=np.float64), np.asarray(ep, dtype=np.float64))
+    out = [np.empty(tokens.shape) for _ in range(4)]
+    for n in np.unique(nodes):
+        sel = nodes == n
+        part = rank_loads(replace(routing, nodes=int(n)), tokens[sel], n_experts, top_k, ep[sel], redundant)
+        for o, p in zip(out, part):
+            o[sel] = np.broadcast_to(p, tokens[sel].shape)
+    return tuple(out)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from .attention import attention_ops
+from .hash_load import hash_inclusion
 from .mhc import mhc_ops
 from .model_config import ModelConfig
 from .moe import dense_ffn_op, moe_ops
@@ -19,8 +20,10 @@ NORMS_PER_LAYER = 2  # pre-attention and pre-FFN RMSNorm
 
 
 def step_ops(m: ModelConfig, B, S, L, p: Precision, *, phase: str = "decode", mla_mode: str = "absorbed",
-             routing_skew: float = 0.0) -> list[OpCost]:
-    """All ops of one forward step. Prefill computes logits only for each sequence's last token."""
+             routing_skew: float = 0.0, token_zipf_exponent: float | None = None) -> list[OpCost]:
+    """All ops of one forward step. Prefill computes logits only for each sequence's last token.
+    `token_zipf_exponent`: hash-routed MoE layers (V4) read the experts a Zipf token frequency hits
+    through the seeded hash table (`simulators.hash_load`); None: costed like the router's layers."""
     B = np.asarray(B, dtype=np.float64)
     S = np.asarray(S, dtype=np.float64)
     L = np.asarray(L, dtype=np.float64)
@@ -37,7 +40,11 @@ def step_ops(m: ModelConfig, B, S, L, p: Precision, *, phase: str = "decode", ml
     if m.n_dense_layers:
         ops.append(dense_ffn_op(m, T, p))
     if m.is_moe:
-        ops += moe_ops(m, T, p, routing_skew)
+        lam = None
+        if token_zipf_exponent is not None and m.num_hash_layers:
+            lam = hash_inclusion(m.vocab_size, m.n_routed_experts, m.num_experts_per_tok,
+                                 float(token_zipf_exponent))[0]  # per-expert inclusion of a hash layer
+        ops += moe_ops(m, T, p, routing_skew, hash_inclusion=lam)
     ops.append(linear("lm_head", "lm_head", 1, logit_tokens, d, V, p.keep_w_bytes, p.a_bytes, p.keep_gemm_dtype))
     return ops
 

@@ -45,8 +45,35 @@ def dense_ffn_op(m: ModelConfig, T, p: Precision, name: str = "dense_ffn") -> Op
     )
 
 
-def moe_ops(m: ModelConfig, T, p: Precision, skew: float = 0.0) -> list[OpCost]:
-    """Router + shared experts + routed experts of one MoE layer (n_moe_layers of them)."""
+def distinct_from_inclusion(tokens, inclusion: np.ndarray) -> np.ndarray:
+    """Expected distinct experts hit by `tokens` independent tokens when a token includes expert j
+    with probability inclusion[j]: sum_j 1 - (1 - inclusion_j)^T (exact for independent tokens)."""
+    t = np.asarray(tokens, dtype=np.float64)
+    uniq, inverse = np.unique(t, return_inverse=True)
+    hit = (1.0 - (1.0 - np.clip(inclusion, 0.0, 1.0)[None, :]) ** uniq[:, None]).sum(axis=1)
+    return hit[inverse].reshape(t.shape)
+
+
+def _routed_op(m: ModelConfig, T, p: Precision, experts_read, n_layers: int, name: str) -> OpCost:
+    d, Ie, k = m.hidden_size, m.moe_intermediate_size, m.num_experts_per_tok
+    assignments = T * k  # token-expert pairs
+    return op(
+        name, "moe_routed", n_layers,
+        flop=2.0 * assignments * d * Ie * SWIGLU_MATRICES,
+        # weights of every expert hit; tokens gathered per assignment; intermediate written + read
+        bytes_read=experts_read * SWIGLU_MATRICES * d * Ie * p.expert_w_bytes + assignments * (d + Ie) * p.a_bytes,
+        bytes_written=assignments * (d + Ie) * p.a_bytes,
+        compute_dtype=p.expert_gemm_dtype,
+        rows=assignments / np.maximum(experts_read, 1.0),  # tokens per expert hit share its weights
+    )
+
+
+def moe_ops(m: ModelConfig, T, p: Precision, skew: float = 0.0,
+            hash_inclusion: np.ndarray | None = None) -> list[OpCost]:
+    """Router + shared experts + routed experts of one MoE layer (n_moe_layers of them).
+    `hash_inclusion`: per-expert inclusion of the hash-routed layers (V4, `simulators.hash_load`);
+    given, those layers become their own op `moe_routed_hash`, reading the experts that inclusion
+    hits; None: every MoE layer costed by the router's model (skew)."""
     n, d, E, k, Ie, Is = (
         m.n_moe_layers, m.hidden_size, m.n_routed_experts, m.num_experts_per_tok,
         m.moe_intermediate_size, m.shared_expert_intermediate_size,
@@ -61,15 +88,8 @@ def moe_ops(m: ModelConfig, T, p: Precision, skew: float = 0.0) -> list[OpCost]:
             compute_dtype=p.gemm_dtype,
             rows=T,
         ))
-    assignments = T * k  # token-expert pairs
-    experts_read = expected_distinct_experts(T, E, k, skew)
-    ops.append(op(
-        "moe_routed", "moe_routed", n,
-        flop=2.0 * assignments * d * Ie * SWIGLU_MATRICES,
-        # weights of every expert hit; tokens gathered per assignment; intermediate written + read
-        bytes_read=experts_read * SWIGLU_MATRICES * d * Ie * p.expert_w_bytes + assignments * (d + Ie) * p.a_bytes,
-        bytes_written=assignments * (d + Ie) * p.a_bytes,
-        compute_dtype=p.expert_gemm_dtype,
-        rows=assignments / np.maximum(experts_read, 1.0),  # tokens per expert hit share its weights
-    ))
+    n_hash = m.num_hash_layers if hash_inclusion is not None else 0
+    ops.append(_routed_op(m, T, p, expected_distinct_experts(T, E, k, skew), n - n_hash, "moe_routed"))
+    if n_hash:
+        ops.append(_routed_op(m, T, p, distinct_from_inclusion(T, hash_inclusion), n_hash, "moe_routed_hash"))
     return ops

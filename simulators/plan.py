@@ -68,8 +68,10 @@ def _why(best: pd.Series, ok: pd.DataFrame, fit: pd.DataFrame, phase: str, wl: W
         nxt = (f"smaller units miss {what}: best {ms_text(s_best[lat_col])} on {int(s_best['devices'])} devices "
                f"({_layout_name(s_best)})") if target is not None and s_best[lat_col] > target else \
             "smaller units need more of them for the request rate"
+    policy = best.get("eplb_policy", "")
+    experts = f"; experts: {policy}" if isinstance(policy, str) and policy else ""
     return (f"{phase}: {goal}{target_txt}: {int(best['units'])} x {int(best['devices'])} devices ({lay}), batch "
-            f"{best['batch']:g} per group; batch stopped by {stop}; {nxt}")
+            f"{best['batch']:g} per group{experts}; batch stopped by {stop}; {nxt}")
 
 
 def select(df: pd.DataFrame, phase: str, wl: Workload, opt: PlanOptions) -> tuple[pd.Series | None, str]:
@@ -140,8 +142,10 @@ def _hash_note(m: ModelConfig, opt: PlanOptions) -> str:
     n = m.moe_routing_layers.get("hash", 0) if m.is_moe else 0
     if not n:
         return ""
-    return (f"{n} hash-routed MoE layers: expert load from a Zipf({opt.token_zipf_exponent:g}) token frequency "
-            f"over a seeded hash table (estimate)")
+    source = ("default estimate; --token-zipf to change" if opt.token_zipf_exponent is None
+              else "exponent as given")
+    return (f"{n} hash-routed MoE layers: expert load from a Zipf({opt.token_zipf:g}) token frequency "
+            f"over a seeded hash table ({source})")
 
 
 def plan_hardware(m: ModelConfig, p: Precision, hw: HardwareProfile, wl: Workload,

@@ -14,6 +14,7 @@ from . import checks as C
 from .attention import MLA_MODES
 from .errors import ConfigError
 from .hardware import HardwareProfile
+from .hash_load import DEFAULT_TOKEN_ZIPF_EXPONENT
 from .memory import (
     activation_bytes,
     kv_cache_bytes,
@@ -69,10 +70,13 @@ class SimResult:
 def simulate(models: Sequence[ModelConfig], profiles: Sequence[HardwareProfile], phases=("decode",),
              batches=(1,), contexts=(4096,), *, dtypes: Dtypes = Dtypes(), mla_mode: str = "auto",
              routing_skew: float = 0.0, decode_tokens: int = 1, mode: str = "speed_of_light",
-             per_op: bool = True) -> SimResult:
-    """Models x hardware x phase x batch x context. Totals sum per-op roofline times."""
+             per_op: bool = True, token_zipf_exponent: float = DEFAULT_TOKEN_ZIPF_EXPONENT) -> SimResult:
+    """Models x hardware x phase x batch x context. Totals sum per-op roofline times.
+    token_zipf_exponent: token-frequency Zipf exponent of hash-routed MoE layers (V4; an estimate by
+    default): their expert reads are the ones that frequency hits (op moe_routed_hash)."""
     full = case_grid(phases, batches, contexts, decode_tokens)
     routing_skew = C.number(routing_skew, "routing_skew", 0.0)
+    token_zipf_exponent = C.number(token_zipf_exponent, "token_zipf_exponent", 0.0)
     if not isinstance(per_op, bool):
         raise ConfigError(f"per_op: expected true or false, got {per_op!r}")
     totals: list[pd.DataFrame] = []
@@ -85,7 +89,8 @@ def simulate(models: Sequence[ModelConfig], profiles: Sequence[HardwareProfile],
             grid = full[full["phase"] == phase].reset_index(drop=True)
             B, S, L = (grid[c].to_numpy(np.float64) for c in ("batch", "query_len", "context"))
             mla = resolve_mla_mode(mla_mode, phase)
-            ops = step_ops(m, B, S, L, p, phase=phase, mla_mode=mla, routing_skew=routing_skew)
+            ops = step_ops(m, B, S, L, p, phase=phase, mla_mode=mla, routing_skew=routing_skew,
+                           token_zipf_exponent=token_zipf_exponent)
             flop = np.stack([np.broadcast_to(o.flop * o.n_layers, B.shape) for o in ops])
             byt = np.stack([np.broadcast_to(o.bytes * o.n_layers, B.shape) for o in ops])
             written = np.stack([np.broadcast_to(o.bytes_written * o.n_layers, B.shape) for o in ops])

@@ -26,7 +26,7 @@ import pandas as pd
 from .comm import OVERLAPS, Fabric, all_reduce_time_s, element_bytes, ep_time_s, send_time_s, two_micro_batch_step_s
 from . import checks as C
 from .errors import ConfigError
-from .expert_load import Routing, rank_loads
+from .expert_load import Routing, eplb_nodes, loads_by_policy, policy_names, rank_loads
 from .hash_load import DEFAULT_TOKEN_ZIPF_EXPONENT
 from .hardware import HardwareProfile
 from .memory import DEFAULT_MEMORY_UTILIZATION, activation_bytes
@@ -121,8 +121,9 @@ class PlanOptions:
     routing_skew: float = 0.0  # Zipf exponent; > 0 turns the routing model into zipf
     routing: str = "uniform"  # balanced | uniform | zipf | group-limited | histogram (expert_load)
     routing_histogram: tuple[float, ...] = ()
-    # hash-routed layers (V4): token-frequency Zipf exponent (simulators.hash_load; an estimate)
-    token_zipf_exponent: float = DEFAULT_TOKEN_ZIPF_EXPONENT
+    # hash-routed layers (V4): token-frequency Zipf exponent (simulators.hash_load); None: the default
+    # estimate DEFAULT_TOKEN_ZIPF_EXPONENT, listed under the plan's assumptions as such
+    token_zipf_exponent: float | None = None
     memory_utilization: float = DEFAULT_MEMORY_UTILIZATION
     objective: str = "devices"
     redundant_experts: int = 0
@@ -145,12 +146,18 @@ class PlanOptions:
         if not 0 < C.number(self.memory_utilization, "memory_utilization") <= 1:
             raise ConfigError(f"memory_utilization: expected (0, 1], got {self.memory_utilization}")
         C.number(self.routing_skew, "routing_skew", 0.0)
-        C.number(self.token_zipf_exponent, "token_zipf_exponent", 0.0)
+        if self.token_zipf_exponent is not None:
+            C.number(self.token_zipf_exponent, "token_zipf_exponent", 0.0)
         for name, price in self.price_usd_per_hour:
             C.positive_number(price, f"price_per_hour {name}")
         for field in ("decode_batch", "prefill_batch"):
             if getattr(self, field) is not None:
                 C.positive_number(getattr(self, field), field)
+
+    @property
+    def token_zipf(self) -> float:
+        """The token-frequency Zipf exponent in use: the given one, else the default estimate."""
+        return DEFAULT_TOKEN_ZIPF_EXPONENT if self.token_zipf_exponent is None else float(self.token_zipf_exponent)
 
     @property
     def routing_model(self) -> Routing:
@@ -273,9 +280,11 @@ def evaluate(m: ModelConfig, p: Precision, hw: HardwareProfile, fabric: Fabric |
         if m.is_moe:
             tokens_stage = Bm * S * dp  # tokens entering each MoE layer across the EP group
             ep_on = ep > 1
-            max_a, max_d, mean_a, mean_d = rank_loads(routing, tokens_stage, m.n_routed_experts,
-                                                      m.num_experts_per_tok, np.where(ep_on, ep, 1),
-                                                      opt.redundant_experts)
+            nodes = eplb_nodes(routing, phase, ep, fabric.domain_devices, opt.redundant_experts)
+            max_a, max_d, mean_a, mean_d = loads_by_policy(routing, nodes, tokens_stage, m.n_routed_experts,
+                                                           m.num_experts_per_tok, np.where(ep_on, ep, 1),
+                                                           opt.redundant_experts)
+            g["eplb_policy"] = policy_names(nodes, ep, opt.redundant_experts)
             # ep = 1: experts split like dense layers over the tp ranks (each computes 1/tp of all)
             share = np.where(ep_on, 1.0, 1.0 / (t * dp))
             load = (max_a * share, max_d * share)
@@ -283,7 +292,7 @@ def evaluate(m: ModelConfig, p: Precision, hw: HardwareProfile, fabric: Fabric |
             f_assign = np.where(mean_a > 0, max_a / np.maximum(mean_a, 1e-30), 1.0)
             layers = m.moe_routing_layers
             if layers["hash"]:  # V4's hash-routed layers: load from the token frequency
-                hr = Routing("hash", skew=opt.token_zipf_exponent, vocab=m.vocab_size)
+                hr = Routing("hash", skew=opt.token_zipf, vocab=m.vocab_size)
                 h_a, h_d, _, _ = rank_loads(hr, tokens_stage, m.n_routed_experts, m.num_experts_per_tok,
                                             np.where(ep_on, ep, 1), opt.redundant_experts)
                 hash_load, hash_mean = (h_a * share, h_d * share), mean_load

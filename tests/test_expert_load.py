@@ -192,3 +192,49 @@ def test_planner_takes_the_groups_from_the_model(shipped_models, shipped_profile
     direct = rank_load(Routing("group-limited", n_group=8, topk_group=1), 128, E, K, 8)
     assert one > 1.1 * four  # 1.33 vs 1.16 at 128 tokens over EP8
     assert one == pytest.approx(direct.compute_factor, rel=1e-6)
+
+
+def _v3_group_limited(shipped_models, shipped_profiles, phase: str, ep: int, redundant: int) -> dict:
+    from simulators.parallel import Layout
+    from simulators.plan import PlanOptions, Workload, evaluate_layout
+    from simulators.precision import Precision
+
+    # h800: 8 devices per NVLink domain; 256-token prompts, one per attention group: 256 * ep tokens
+    return evaluate_layout(shipped_models["deepseek-v3"], Precision.of("fp8"), shipped_profiles["h800"],
+                           Layout(dp=ep, ep=ep, redundant_experts=redundant), 1, phase, Workload(256, 64),
+                           PlanOptions(routing="group-limited"))
+
+
+@pytest.mark.parametrize("redundant", [0, 32])
+def test_planner_places_prefill_experts_hierarchically_as_eplb_does(shipped_models, shipped_profiles, redundant):
+    """deepseek-ai/EPLB: hierarchical policy for prefill when the nodes divide the expert groups
+    (EP16 on 8-device nodes: 2 nodes, 8 groups). The planner's busiest-rank factor is then the
+    Monte-Carlo's under that placement (same tolerance as the EPLB cases above)."""
+    row = _v3_group_limited(shipped_models, shipped_profiles, "prefill", 16, redundant)
+    assert row["eplb_policy"] == "EPLB hierarchical over 2 nodes"
+    tokens = 256 * 16
+    mc_a, _ = monte_carlo(Routing("group-limited", nodes=2), tokens, 16, redundant)
+    assert row["straggler_factor"] == pytest.approx(mc_a / (tokens * K / 16), rel=ASSIGN_TOL)
+
+
+def test_planner_keeps_the_global_policy_for_decode_and_for_nodes_that_do_not_divide(shipped_models,
+                                                                                    shipped_profiles):
+    decode = _v3_group_limited(shipped_models, shipped_profiles, "decode", 16, 32)
+    assert decode["eplb_policy"] == "EPLB global"
+    three_nodes = _v3_group_limited(shipped_models, shipped_profiles, "prefill", 24, 0)  # 3 does not divide 8
+    assert three_nodes["eplb_policy"] == "contiguous"
+    one_node = _v3_group_limited(shipped_models, shipped_profiles, "prefill", 8, 32)
+    assert one_node["eplb_policy"] == "EPLB global"
+
+
+def test_plan_says_which_expert_placement_it_used(shipped_models, shipped_profiles):
+    from simulators.parallel import Layout
+    from simulators.plan import PlanOptions, Workload, plan
+    from simulators.precision import Precision
+
+    opt = PlanOptions(routing="group-limited", prefill_layout=Layout(dp=16, ep=16), prefill_batch=1,
+                      decode_layout=Layout(dp=16, ep=16), decode_batch=16)
+    row = plan(shipped_models["deepseek-v3"], [shipped_profiles["h800"]], Workload(256, 64), opt,
+               Precision.of("fp8")).table.iloc[0]
+    assert "experts: EPLB hierarchical over 2 nodes" in row["prefill_why"]
+    assert "experts: contiguous" in row["decode_why"]

@@ -152,3 +152,76 @@ def test_bad_token_exponent_is_one_line(bad):
 
     with pytest.raises(ConfigError, match="token_zipf_exponent"):
         PlanOptions(token_zipf_exponent=bad).check()
+
+
+# ----------------------------------------------------------------------------- --token-zipf
+
+def test_more_skewed_tokens_never_lighten_the_hash_layers_busiest_rank():
+    """hash_load directly: a larger token Zipf exponent piles more of every step onto the most
+    frequent tokens' experts, so the busiest EP rank's expected assignments do not shrink."""
+    loads = [rank_load(Routing("hash", skew=s, vocab=V), 8192, E, K, 64, 0, floor_at_uniform=False).max_assignments
+             for s in (0.0, 0.5, 1.0, 1.5, 2.0)]
+    assert all(b >= a for a, b in zip(loads, loads[1:])), loads
+    assert loads[-1] > loads[0]
+
+
+def _plan_cli(capsys, *extra: str) -> dict:
+    from daedalus.cli import main
+
+    code = main(["plan", "--model", "deepseek-v4-pro", "--hardware", "b200", "--input-len", "1024",
+                 "--output-len", "256", "--decode-layout", "tp=1,dp=64,ep=64,batch=128",
+                 "--prefill-layout", "tp=1,dp=8,ep=8,batch=1", "--format", "json", *extra])
+    out = capsys.readouterr()
+    assert code == 0, out.err
+    import json
+
+    return json.loads(out.out)[0]
+
+
+def test_token_zipf_flag_reaches_the_plan(capsys, pro, shipped_profiles):
+    """--token-zipf is the API's token_zipf_exponent: the CLI's decode straggler factor is the one
+    evaluate_layout gives for that exponent, and it grows with the exponent."""
+    rows = {s: _plan_cli(capsys, "--token-zipf", s) for s in ("0", "1.3")}
+    for s, row in rows.items():
+        api = _v4_decode(pro, shipped_profiles["b200"], float(s))
+        assert row["decode_straggler_factor"] == pytest.approx(api["straggler_factor"])
+        assert f"Zipf({float(s):g}) token frequency" in row["assumptions"] and "as given" in row["assumptions"]
+    assert rows["1.3"]["decode_straggler_factor"] > rows["0"]["decode_straggler_factor"]
+    default = _plan_cli(capsys)  # not given: the default estimate, labelled as such under assumed
+    assert "Zipf(1) token frequency" in default["assumptions"] and "default estimate" in default["assumptions"]
+
+
+def test_token_zipf_flag_reaches_simulate(capsys):
+    """simulate: the hash-routed layers become their own op; a flat token frequency (every id equally
+    likely) hits more distinct experts per step than a Zipf(1.3) one, so it reads more bytes."""
+    import json
+
+    from daedalus.cli import main
+
+    by = {}
+    for s in ("0", "1.3"):
+        assert main(["simulate", "--model", "deepseek-v4-pro", "--hardware", "b200", "--batch", "256",
+                     "--token-zipf", s, "--format", "json"]) == 0
+        ops = {o["op"]: o for o in json.loads(capsys.readouterr().out)[0]["ops"]}
+        by[s] = ops
+    assert by["0"]["moe_routed_hash"]["n_layers"] == 3
+    assert by["0"]["moe_routed_hash"]["bytes"] > by["1.3"]["moe_routed_hash"]["bytes"]
+    assert by["0"]["moe_routed"]["bytes"] == by["1.3"]["moe_routed"]["bytes"]  # router layers untouched
+
+
+@pytest.mark.parametrize("command", ["plan", "simulate"])
+@pytest.mark.parametrize("bad, needle", [("-0.5", ">= 0"), ("nan", "finite"), ("inf", "finite"), ("x", "number")])
+def test_bad_token_zipf_flag_is_one_line_exit_2(capsys, command, bad, needle):
+    from daedalus.cli import main
+
+    code = main([command, "--hardware", "b200", "--token-zipf", bad])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "--token-zipf" in err and needle in err, err
+
+
+@pytest.mark.parametrize("bad", [-0.5, float("nan"), float("inf")])
+def test_simulate_api_refuses_the_same_token_exponents(bad, pro, shipped_profiles):
+    from simulators.predict import simulate
+
+    with pytest.raises(ConfigError, match="token_zipf_exponent"):
+        simulate([pro], [shipped_profiles["b200"]], token_zipf_exponent=bad)

@@ -14,6 +14,7 @@ from bench.run_folder import write_atomic
 from simulators.comm import OVERLAPS
 from simulators.errors import ConfigError
 from simulators.expert_load import ROUTINGS
+from simulators.hash_load import DEFAULT_TOKEN_ZIPF_EXPONENT
 from simulators.parallel import Layout
 from simulators.plan import DEFAULT_MAX_DEVICES, OBJECTIVES, PlanOptions, Workload, ms_text, plan
 from simulators.predict import Dtypes
@@ -177,6 +178,7 @@ def run(args) -> int:
         max_devices=args.max_devices, overlap=overlap, dispatch_dtype=args.dispatch_dtype,
         combine_dtype=args.combine_dtype, mode=args.mode, mla_mode=args.mla_mode,
         routing_skew=_float("--routing-skew", args.routing_skew) or 0.0, routing=args.routing,
+        token_zipf_exponent=_float("--token-zipf", args.token_zipf),
         objective=args.objective, redundant_experts=args.redundant_experts,
         price_usd_per_hour=_price_overrides(args.price_per_hour, [h.name for h in profiles]),
         decode_layout=dec_layout, decode_batch=dec_batch, prefill_layout=pre_layout, prefill_batch=pre_batch,
@@ -260,6 +262,9 @@ def register(sub) -> None:
     p.add_argument("--redundant-experts", type=int, default=0, help="redundant expert replicas (DeepSeek: 32)")
     add_mode(p)
     p.add_argument("--routing-skew", help="Zipf exponent of expert popularity (0 = uniform routing)")
+    p.add_argument("--token-zipf", metavar="S",
+                   help=f"Zipf exponent of token frequency for hash-routed MoE layers (DeepSeek-V4 layers 0-2; "
+                        f"default {DEFAULT_TOKEN_ZIPF_EXPONENT:g}, an estimate; 0 = every token id equally likely)")
     p.add_argument("--save", metavar="DIR", help="write plan.csv, pareto.csv, pareto.png, plan_inputs.json into DIR")
     p.add_argument("--out", help=argparse.SUPPRESS)  # older name of --save
     p.add_argument("--plot", metavar="FILE", help="draw the decode Pareto front into FILE (.png or .svg)")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 from simulators.errors import ConfigError
+from simulators.hash_load import DEFAULT_TOKEN_ZIPF_EXPONENT
 from simulators.predict import PHASES, Dtypes, simulate
 
 from ..args import (
@@ -50,6 +51,7 @@ def run(args) -> int:
         dtypes=Dtypes(args.weight_dtype, args.act_dtype, args.kv_dtype),
         mla_mode=args.mla_mode,
         routing_skew=args.routing_skew,
+        token_zipf_exponent=DEFAULT_TOKEN_ZIPF_EXPONENT if args.token_zipf is None else float(args.token_zipf),
         decode_tokens=args.decode_tokens,
         mode=args.mode,
         per_op=args.per_op or (args.format == "json" and not args.columns),
@@ -87,6 +89,9 @@ def register(sub) -> None:
     p.add_argument("--decode-tokens", type=int, default=1, help="query tokens per decode step (1 + MTP drafts)")
     p.add_argument("--routing-skew", type=float, default=0.0,
                    help="Zipf exponent of expert popularity (0 = uniform routing)")
+    p.add_argument("--token-zipf", metavar="S",  # checked by args.RULES (finite, >= 0)
+                   help=f"Zipf exponent of token frequency for hash-routed MoE layers (DeepSeek-V4 layers 0-2; "
+                        f"default {DEFAULT_TOKEN_ZIPF_EXPONENT:g}, an estimate; 0 = every token id equally likely)")
     add_mode(p)
     p.add_argument("--per-op", action="store_true", help="one row per op instead of per case")
     add_dtypes(p)
