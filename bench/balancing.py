@@ -44,12 +44,15 @@ class HostBalancing:
     timing: pd.DataFrame  # routing (skewed / balanced), max_over_mean, median_s, cv, variant
 
 
-def skewed_tokens(w_gate: torch.Tensor, base: torch.Tensor, T: int, g: torch.Generator) -> torch.Tensor:
-    """x [T, d] = z + mu with W mu = base (least-norm mu: W^T (W W^T)^-1 base), z ~ N(0, I)."""
+def preferred_direction(w_gate: torch.Tensor, base: torch.Tensor) -> torch.Tensor:
+    """mu [d] with W mu = base: the least-norm solution W^T (W W^T)^-1 base (E < d)."""
     W = w_gate.double()
-    mu = W.t() @ torch.linalg.solve(W @ W.t(), base.double())
-    z = torch.randn(T, W.shape[1], generator=g, dtype=torch.float64)
-    return (z + mu).to(w_gate.dtype)
+    return W.t() @ torch.linalg.solve(W @ W.t(), base.double())
+
+
+def skewed_tokens(mu: torch.Tensor, T: int, g: torch.Generator, dtype: torch.dtype) -> torch.Tensor:
+    """x [T, d] = z + mu, z ~ N(0, I)."""
+    return (torch.randn(T, mu.shape[0], generator=g, dtype=torch.float64) + mu).to(dtype)
 
 
 def _preference(E: int, skew: float, seed: int) -> torch.Tensor:
@@ -61,15 +64,15 @@ def route_steps(dims: moe.MoEDims, w_gate: torch.Tensor, policy: str, T: int, st
                 gamma: float, seed: int = 0) -> tuple[np.ndarray, list[torch.Tensor], torch.Tensor]:
     """Loads [steps, E] of the real router over a skewed stream, and the tokens of the first and last
     step (for timing)."""
-    spec = replace(dims.router, use_bias=True)
+    spec = host_router(dims)
     E = spec.n_experts
-    base = _preference(E, skew, seed)
+    mu = preferred_direction(w_gate, _preference(E, skew, seed))
     bias = torch.zeros(E)
     g = seeded(seed + 1, "cpu")
     loads = np.zeros((steps, E))
     kept: list[torch.Tensor] = []
     for step in range(steps):
-        x = skewed_tokens(w_gate, base, T, g)
+        x = skewed_tokens(mu, T, g, w_gate.dtype)
         _, idx = moe.route(x, w_gate, bias, spec)
         load = torch.bincount(idx.flatten(), minlength=E).double()
         loads[step] = load.numpy()
@@ -78,6 +81,13 @@ def route_steps(dims: moe.MoEDims, w_gate: torch.Tensor, policy: str, T: int, st
         if step in (0, steps - 1):
             kept.append(x)
     return loads, kept, bias
+
+
+def host_router(dims: moe.MoEDims) -> moe.RouterSpec:
+    """The model's router with DeepSeek-V3 gating (sigmoid scores, a selection bias): the gating the
+    bias rule and the simulator are written for. V2-Lite's own softmax scores sum to 1 over 64
+    experts, so a fixed gamma would move them ~64x faster relative to their spread."""
+    return replace(dims.router, score_func="sigmoid", use_bias=True)
 
 
 def max_violation(loads: np.ndarray) -> np.ndarray:
@@ -100,7 +110,7 @@ def measure_host(dims: moe.MoEDims, params: dict, T: int = 512, steps: int = 300
                                         "max_violation": mv}))
     rows = []
     if time_layer:
-        spec = replace(dims.router, use_bias=True)
+        spec = host_router(dims)
         (first_x, last_x), bias = last["aux-free"]
         for routing, x, b in (("skewed", first_x, torch.zeros_like(bias)), ("balanced", last_x, bias)):
             p = {**params, "bias": b}
