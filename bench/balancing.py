@@ -46,13 +46,13 @@ class HostBalancing:
 
 def preferred_direction(w_gate: torch.Tensor, base: torch.Tensor) -> torch.Tensor:
     """mu [d] with W mu = base: the least-norm solution W^T (W W^T)^-1 base (E < d)."""
-    W = w_gate.double()
+    W = w_gate.detach().double().cpu()
     return W.t() @ torch.linalg.solve(W @ W.t(), base.double())
 
 
-def skewed_tokens(mu: torch.Tensor, T: int, g: torch.Generator, dtype: torch.dtype) -> torch.Tensor:
-    """x [T, d] = z + mu, z ~ N(0, I)."""
-    return (torch.randn(T, mu.shape[0], generator=g, dtype=torch.float64) + mu).to(dtype)
+def skewed_tokens(mu: torch.Tensor, T: int, g: torch.Generator, dtype: torch.dtype, device="cpu") -> torch.Tensor:
+    """x [T, d] = z + mu, z ~ N(0, I) (drawn on the CPU, seeded, then moved)."""
+    return (torch.randn(T, mu.shape[0], generator=g, dtype=torch.float64) + mu).to(device=device, dtype=dtype)
 
 
 def _preference(E: int, skew: float, seed: int) -> torch.Tensor:
@@ -67,15 +67,15 @@ def route_steps(dims: moe.MoEDims, w_gate: torch.Tensor, policy: str, T: int, st
     spec = host_router(dims)
     E = spec.n_experts
     mu = preferred_direction(w_gate, _preference(E, skew, seed))
-    bias = torch.zeros(E)
+    bias = torch.zeros(E, device=w_gate.device)
     g = seeded(seed + 1, "cpu")
     loads = np.zeros((steps, E))
     kept: list[torch.Tensor] = []
     for step in range(steps):
-        x = skewed_tokens(mu, T, g, w_gate.dtype)
+        x = skewed_tokens(mu, T, g, w_gate.dtype, w_gate.device)
         _, idx = moe.route(x, w_gate, bias, spec)
         load = torch.bincount(idx.flatten(), minlength=E).double()
-        loads[step] = load.numpy()
+        loads[step] = load.cpu().numpy()
         if policy == "aux-free":
             bias += gamma * torch.sign(load.mean() - load).float()
         if step in (0, steps - 1):
@@ -97,7 +97,8 @@ def max_violation(loads: np.ndarray) -> np.ndarray:
 
 def measure_host(dims: moe.MoEDims, params: dict, T: int = 512, steps: int = 300, skew: float = 1.0,
                  gamma: float = sim.DEFAULT_GAMMA, impl: str = "bmm", chunk_rows: int | None = None,
-                 timing: TimingConfig = TimingConfig(), seed: int = 0, time_layer: bool = True) -> HostBalancing:
+                 timing: TimingConfig = TimingConfig(), seed: int = 0, time_layer: bool = True,
+                 sync=lambda: None) -> HostBalancing:
     """Trajectories of both policies (host router and simulator), then the layer timed at the first
     (skewed) and last (balanced) aux-free routing."""
     frames, last = [], {}
@@ -115,7 +116,7 @@ def measure_host(dims: moe.MoEDims, params: dict, T: int = 512, steps: int = 300
         for routing, x, b in (("skewed", first_x, torch.zeros_like(bias)), ("balanced", last_x, bias)):
             p = {**params, "bias": b}
             _, counts = moe.moe_grouped(x, p, spec, impl, chunk_rows)
-            meas = measure(lambda: moe.moe_grouped(x, p, spec, impl, chunk_rows), lambda: None, timing)
+            meas = measure(lambda: moe.moe_grouped(x, p, spec, impl, chunk_rows), sync, timing)
             st = summarize(meas.samples_s)
             c = counts.double()
             rows.append({"routing": routing, "tokens": T, "max_over_mean": float(c.max() / c.mean()),
