@@ -120,3 +120,44 @@ def test_a_folder_that_may_not_be_written_is_one_line_naming_it_exit_1(tmp_path,
     lines = stderr_lines(capfd)
     assert code == 1 and len(lines) == 1, lines
     assert target.format(d=d) in lines[0] and "Permission denied" in lines[0]
+
+
+# ---- run files are read up to a cap ----------------------------------------------------------------
+
+def sparse(path, n_bytes: int):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "wb") as fh:
+        fh.truncate(n_bytes)  # no blocks written: cheap at any size
+    return path
+
+
+@pytest.mark.parametrize("name,cap_name", [("measured.csv", "RUN_TABLE_MAX_BYTES"), ("cases.jsonl", "RUN_TABLE_MAX_BYTES"),
+                                           ("env.json", "RUN_DOC_MAX_BYTES"),
+                                           ("hardware_profile.yaml", "RUN_DOC_MAX_BYTES")])
+def test_a_run_file_over_its_cap_is_refused_naming_file_and_cap(tmp_path, name, cap_name):
+    from simulators import safe_load
+    from simulators.errors import ConfigError
+
+    cap = getattr(safe_load, cap_name)
+    assert safe_load.read_regular(sparse(tmp_path / "ok" / name, 1000)) == b"\0" * 1000
+    big = sparse(tmp_path / name, cap + 1)
+    with pytest.raises(ConfigError) as err:
+        safe_load.read_regular(big)
+    assert str(big) in str(err.value) and str(cap) in str(err.value) and "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("argv,name", [
+    (["bench", "--quick", "--device", "cpu", "--no-probe", "--resume"], "cases.jsonl"),
+    (["validate"], "measured.csv"),
+])
+def test_resume_and_validate_refuse_an_oversized_run_file_in_one_line(tmp_path, capfd, monkeypatch, argv, name):
+    from simulators.safe_load import RUN_TABLE_MAX_BYTES
+
+    run = tmp_path / "r"
+    run.mkdir()
+    (run / rf.ENV).write_text(json.dumps({"run_id": "r", "sweep": "quick"}))
+    sparse(run / name, RUN_TABLE_MAX_BYTES + 1)
+    monkeypatch.setattr(pipeline, "sweep_cases", lambda dev, sweep: [])
+    assert main([*argv, "--results", str(tmp_path), "--run-id", "r"]) == 2
+    lines = stderr_lines(capfd)
+    assert len(lines) == 1 and str(run / name) in lines[0] and "too large" in lines[0], lines
