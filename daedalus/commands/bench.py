@@ -79,18 +79,21 @@ def show_progress(args) -> bool:
 def run_comm(args) -> int:
     """`daedalus bench --comm`: all-reduce and all-to-all through torch.distributed (gloo between
     local processes on a CPU, NCCL on GPUs; under torchrun each process is one rank)."""
-    from bench.comm import launched_by_torchrun, run_comm_bench
-    from bench.run_folder import new_run_id
+    from bench.comm import launched_by_torchrun, newest_comm_run, run_comm_bench
+    from bench.run_folder import check_run_id, check_writable_folder, new_run_id
 
     if args.world_size < 2:
         raise ConfigError(f"--world-size: a collective needs at least 2 ranks, got {args.world_size}")
-    from bench.run_folder import check_run_id, check_writable_folder
-
     results = check_writable_folder(Path(args.results))
-    out_dir = check_writable_folder(results / (check_run_id(args.run_id) if args.run_id
-                                               else new_run_id("comm", results)), "--run-id")
+    if args.resume and not args.run_id:
+        out_dir = newest_comm_run(results)
+    else:
+        out_dir = results / (check_run_id(args.run_id) if args.run_id else new_run_id("comm", results))
+        if args.resume and not out_dir.is_dir():
+            raise ConfigError(f"--resume: no run {out_dir.name!r} in {results}/")
+    check_writable_folder(out_dir, "--run-id")
     t0 = time.perf_counter()
-    df = run_comm_bench(out_dir, args.world_size, quick=args.quick or not args.full)
+    df = run_comm_bench(out_dir, args.world_size, quick=args.quick or not args.full, resume=args.resume)
     if launched_by_torchrun() and int(os.environ.get("RANK", "0")) != 0:
         return 0
     cols = ["collective", "world_size", "backend", "bytes", "median_s", "algbw_bytes_per_s", "busbw_bytes_per_s",
