@@ -5,10 +5,14 @@
                                                       # WORLD_SIZE, LOCAL_RANK come from the environment
 Local runs rendezvous through a file store in a private temporary folder (no listening socket)
 and keep gloo / NCCL traffic on the loopback interface. Each size: correctness check, warm-up, then repeats within a
-time budget; every repeat's time is the slowest rank's. Writes into the run folder (atomically):
+time budget; every repeat's time is the slowest rank's. Writes into the run folder:
+  comm.jsonl         the journal (bench/journal.py): rank 0 appends each collective x size, with every
+                     repeat's time, fsync'd as soon as it is measured, so a crash or `kill -9` keeps
+                     what was finished and `--resume` measures only the rest
   comm.csv           one row per collective x size: median, spread, algbw, busbw
   comm_compare.csv   the comm model (simulators.comm) on a fabric fitted to these measurements
   comm_env.json      versions and launch settings
+(the last three atomically, from the journal, at the end)
 Bus bandwidth follows nccl-tests: all-reduce 2(n-1)/n x algbw, all-to-all (n-1)/n x algbw.
 """
 
@@ -32,6 +36,7 @@ from simulators.checks import integer
 from simulators.comm import compare_comm
 from simulators.errors import ConfigError
 
+from .journal import Journal
 from .run_folder import DEFAULT_RESULTS, new_run_id, write_atomic
 from .run_lock import RunLock
 
@@ -47,6 +52,7 @@ LARGE_SPREAD = 0.25  # warn when the interquartile range exceeds this share of t
 ELEMENT_BYTES = 4  # float32 payloads
 COLUMNS = ["collective", "world_size", "backend", "device", "bytes", "median_s", "p25_s", "p75_s", "min_s", "cv",
            "iqr_over_median", "repeats", "algbw_bytes_per_s", "busbw_bytes_per_s", "correct"]
+COMM_JOURNAL = "comm.jsonl"
 BUS_FACTOR = {"all_reduce": lambda n: 2.0 * (n - 1) / n, "all_to_all": lambda n: (n - 1) / n}
 
 
@@ -73,8 +79,15 @@ def _check_all_to_all(dist, torch, n: int, rank: int, world: int, device) -> boo
     return bool(torch.equal(out, expect))
 
 
-def measure(sizes: list[int], quick: bool) -> list[dict]:
-    """Run inside an initialised process group (every rank). Returns rows on rank 0, [] elsewhere."""
+def case_key(collective: str, world: int, nbytes: int) -> str:
+    """The journal's name of one measured collective x size."""
+    return f"{collective}/world{world}/{nbytes}B"
+
+
+def measure(sizes: list[int], quick: bool, done: frozenset[str] = frozenset(), on_row=None) -> list[dict]:
+    """Run inside an initialised process group (every rank). Returns rows on rank 0, [] elsewhere.
+    `done` (read on rank 0): case keys already in the journal, skipped by every rank (rank 0 decides,
+    then broadcasts); `on_row(key, row, times_s)` runs on rank 0 as soon as a row is measured."""
     import torch
     import torch.distributed as dist
 
@@ -89,6 +102,11 @@ def measure(sizes: list[int], quick: bool) -> list[dict]:
         for size in sizes:
             n = max(world, size // ELEMENT_BYTES // world * world)  # elements, a multiple of world
             nbytes = n * ELEMENT_BYTES
+            key = case_key(collective, world, nbytes)
+            skip = torch.tensor([1.0 if rank == 0 and key in done else 0.0], device=device)
+            dist.broadcast(skip, 0)  # every rank skips the same cases
+            if skip.item() == 1.0:
+                continue
             check = _check_all_reduce if collective == "all_reduce" else _check_all_to_all
             ok = torch.tensor([1.0 if check(dist, torch, n, rank, world, device) else 0.0], device=device)
             dist.all_reduce(ok, op=dist.ReduceOp.MIN)
@@ -125,7 +143,7 @@ def measure(sizes: list[int], quick: bool) -> list[dict]:
                 q = statistics.quantiles(t, n=4) if len(t) >= 2 else [t[0]] * 3
                 med = statistics.median(t)
                 algbw = nbytes / med
-                rows.append({
+                rows.append(row := {
                     "collective": collective, "world_size": world, "backend": backend, "device": device.type,
                     "bytes": nbytes, "median_s": med, "p25_s": q[0], "p75_s": q[2], "min_s": t[0],
                     "cv": statistics.pstdev(t) / statistics.mean(t), "iqr_over_median": (q[2] - q[0]) / med,
@@ -133,6 +151,8 @@ def measure(sizes: list[int], quick: bool) -> list[dict]:
                     "algbw_bytes_per_s": algbw, "busbw_bytes_per_s": algbw * BUS_FACTOR[collective](world),
                     "correct": bool(ok.item() == 1.0),
                 })
+                if on_row is not None:
+                    on_row(key, row, t)
     return rows
 
 
@@ -154,8 +174,22 @@ def _local_only_env() -> None:
         os.environ.setdefault("NCCL_SOCKET_IFNAME", lo)
 
 
+def journal_rows(run_dir: Path, say=None) -> list:
+    """The journal's entries (a torn last line, from a kill mid-write, is dropped and said)."""
+    j = Journal(run_dir, COMM_JOURNAL)
+    entries = j.read()
+    for msg in j.dropped:
+        (say or (lambda m: sys.stderr.write(f"daedalus bench: {m}\n")))(msg)
+    return entries
+
+
+def _appender(run_dir: Path):
+    j = Journal(run_dir, COMM_JOURNAL)
+    return lambda key, row, times_s: j.append(key, row, times_s)
+
+
 def _spawned(rank: int, world: int, backend: str, store_path: str, sizes: list[int], quick: bool,
-             result: str) -> None:
+             run_dir: str, done: frozenset[str] = frozenset()) -> None:
     import torch
     import torch.distributed as dist
 
@@ -166,9 +200,7 @@ def _spawned(rank: int, world: int, backend: str, store_path: str, sizes: list[i
     store = dist.FileStore(store_path, world)
     dist.init_process_group(backend, store=store, rank=rank, world_size=world)
     try:
-        rows = measure(sizes, quick)
-        if rank == 0:
-            Path(result).write_text(json.dumps(rows))
+        measure(sizes, quick, done, _appender(Path(run_dir)) if rank == 0 else None)
         dist.barrier()
     finally:
         dist.destroy_process_group()
@@ -190,7 +222,8 @@ def _environment(backend: str, world_size: int, quick: bool, launcher: str) -> d
 
 
 def write_results(out_dir: Path, rows: list[dict], env: dict) -> pd.DataFrame:
-    df = pd.DataFrame(rows, columns=COLUMNS)
+    df = pd.DataFrame(rows, columns=COLUMNS).sort_values(["collective", "bytes"], kind="stable",
+                                                         ignore_index=True)
     write_atomic(out_dir / "comm.csv", df)
     write_atomic(out_dir / "comm_env.json", json.dumps(env, indent=1) + "\n")
     timed = df[df["median_s"] > 0]
@@ -206,10 +239,11 @@ def launched_by_torchrun() -> bool:
 
 
 def run_comm_bench(out_dir: Path, world_size: int = 2, quick: bool = True, backend: str | None = None,
-                   sizes: list[int] | None = None) -> pd.DataFrame:
+                   sizes: list[int] | None = None, resume: bool = False) -> pd.DataFrame:
     """Measure all-reduce and all-to-all; write comm.csv (+ comparison) into `out_dir`; return the
     measured table. Under torchrun the current process is one rank (world size from the
-    environment; rank 0 writes); otherwise `world_size` local processes are spawned."""
+    environment; rank 0 writes); otherwise `world_size` local processes are spawned. `resume`:
+    continue the run in `out_dir`, measuring only what its journal does not hold."""
     sizes = sizes or (SIZES_QUICK if quick else SIZES_FULL)
     out_dir = Path(out_dir)
     if launched_by_torchrun():
@@ -219,12 +253,13 @@ def run_comm_bench(out_dir: Path, world_size: int = 2, quick: bool = True, backe
         backend = backend or default_backend(int(os.environ.get("LOCAL_WORLD_SIZE", world)))
         lock = RunLock(out_dir, "bench --comm") if int(os.environ["RANK"]) == 0 else contextlib.nullcontext()
         with lock:  # rank 0 is the folder's one writer
-            if int(os.environ["RANK"]) == 0:
-                refuse_overwrite(out_dir)
+            rank0 = int(os.environ["RANK"]) == 0
+            done = frozenset(start(out_dir, resume, world, backend)) if rank0 else frozenset()
             dist.init_process_group(backend)
             try:
-                rows = measure(sizes, quick)
-                df = write_results(out_dir, rows, _environment(backend, world, quick, "torchrun")) \
+                rows = measure(sizes, quick, done, _appender(out_dir) if rank0 else None)
+                df = write_results(out_dir, [e.row for e in journal_rows(out_dir)],
+                                   _environment(backend, world, quick, "torchrun")) \
                     if dist.get_rank() == 0 else pd.DataFrame(rows, columns=COLUMNS)
                 dist.barrier()
             finally:
@@ -235,11 +270,10 @@ def run_comm_bench(out_dir: Path, world_size: int = 2, quick: bool = True, backe
 
     backend = backend or default_backend(world_size)
     with RunLock(out_dir, "bench --comm"):  # one writer: a second comm run on this folder is refused
-        refuse_overwrite(out_dir)
+        done = frozenset(start(out_dir, resume, world_size, backend))
         with tempfile.TemporaryDirectory() as tmp:  # mode 0700: the store file is this user's alone
-            result = str(Path(tmp) / "rows.json")
             store = str(Path(tmp) / "store")
-            ranks = mp.spawn(_spawned, args=(world_size, backend, store, list(sizes), quick, result),
+            ranks = mp.spawn(_spawned, args=(world_size, backend, store, list(sizes), quick, str(out_dir), done),
                              nprocs=world_size, join=False)
             try:
                 while not ranks.join():
@@ -247,7 +281,7 @@ def run_comm_bench(out_dir: Path, world_size: int = 2, quick: bool = True, backe
             except BaseException:  # SIGTERM / Ctrl-C / a rank failed: no rank outlives this process
                 stop_ranks(ranks.processes)
                 raise
-            rows = json.loads(Path(result).read_text())
+        rows = [e.row for e in journal_rows(out_dir)]
         return write_results(out_dir, rows, _environment(backend, world_size, quick, "spawn"))
 
 
@@ -266,11 +300,39 @@ def stop_ranks(processes, grace_s: float = 5.0) -> None:
 
 
 def refuse_overwrite(out_dir: Path) -> None:
-    """A folder that already holds comm.csv keeps it: a second comm run would replace those
-    measurements without a word (name a new --run-id instead)."""
-    if (Path(out_dir) / "comm.csv").exists():
-        raise ConfigError(f"--run-id: {out_dir} already holds comm.csv (measured collectives); name a new run id "
-                          "to measure again")
+    """A folder that already holds comm.csv or its journal keeps them: a second comm run would
+    replace those measurements without a word (name a new --run-id, or --resume it)."""
+    for name in (COMM_JOURNAL, "comm.csv"):
+        if (Path(out_dir) / name).exists():
+            raise ConfigError(f"--run-id: {out_dir} already holds {name} (measured collectives); continue it with "
+                              f"--resume --run-id {Path(out_dir).name} or name a new run id to measure again")
+
+
+def start(out_dir: Path, resume: bool, world: int, backend: str) -> set[str]:
+    """Under the lock, before any rank starts: the case keys already measured (resume), or refuse
+    a folder that holds measured collectives (no resume). A resume keeps the world size and backend."""
+    if not resume:
+        refuse_overwrite(out_dir)
+        return set()
+    if not (Path(out_dir) / COMM_JOURNAL).exists() and (Path(out_dir) / "comm.csv").exists():
+        raise ConfigError(f"--resume: {out_dir} holds comm.csv from before the journal ({COMM_JOURNAL}); "
+                          "name a new run id to measure again")
+    entries = journal_rows(out_dir)
+    for e in entries:
+        if e.row.get("world_size") != world or e.row.get("backend") != backend:
+            raise ConfigError(f"--resume: {out_dir / COMM_JOURNAL} was measured with world size "
+                              f"{e.row.get('world_size')} on {e.row.get('backend')}, not {world} on {backend}; "
+                              "pass the same --world-size or name a new run id")
+    return {e.case_id for e in entries}
+
+
+def newest_comm_run(results: Path) -> Path:
+    """`bench --comm --resume` without --run-id: the run folder whose comm journal changed last."""
+    runs = sorted((p.stat().st_mtime, p.parent.name, p.parent) for p in Path(results).glob(f"*/{COMM_JOURNAL}")
+                  if p.is_file()) if Path(results).is_dir() else []
+    if not runs:
+        raise ConfigError(f"--resume: no comm run with {COMM_JOURNAL} in {results}/")
+    return runs[-1][2]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -88,8 +88,8 @@ class Journal:
     """Append and replay one run's journal. `read()` before `append()` on resume: it drops a torn
     last line (truncating the file to its last whole entry) and reports it in `self.dropped`."""
 
-    def __init__(self, run_dir: str | os.PathLike):
-        self.path = Path(run_dir) / JOURNAL
+    def __init__(self, run_dir: str | os.PathLike, name: str = JOURNAL):
+        self.path = Path(run_dir) / name  # `comm.jsonl` for bench --comm's collectives (bench/comm.py)
         self.dropped: list[str] = []  # one message per torn entry removed by read()
 
     def exists(self) -> bool:

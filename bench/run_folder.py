@@ -86,6 +86,18 @@ def check_run_id(run_id: str, flag: str = "--run-id") -> str:
     return run_id
 
 
+def check_writable_folder(path: Path, flag: str = "--results") -> Path:
+    """Refuse (ConfigError) before any work starts a run folder that cannot be one: `path`, or the
+    nearest part of it that exists, must be a folder (a file on the way fails only at the first
+    write otherwise, after the progress lines have begun)."""
+    p = Path(path)
+    while not os.path.lexists(p) and p != p.parent:
+        p = p.parent
+    if os.path.lexists(p) and not p.is_dir():
+        raise ConfigError(f"{flag}: {p} is a file, expected a folder (for {path})")
+    return Path(path)
+
+
 def list_runs(results: Path) -> list[Path]:
     """Run folders (holding env.json or measured.csv), oldest first by when they started."""
     if not results.is_dir():

@@ -3,7 +3,8 @@
 
 A second process on the same folder (a second `bench --run-id X`, a `--resume` of a run that is still
 measuring, a `validate` writing into it) is refused at once with a one-line `RunInUse` (a
-ConfigError: exit 2) naming the owner's pid. The kernel drops an flock when its process dies, even by
+ConfigError: exit 2) naming the owner's pid. A folder the lock created and that holds nothing but
+`.lock` when the lock is released (or when writing the owner line failed) is removed again. The kernel drops an flock when its process dies, even by
 `kill -9`, so a lock left by a dead process is simply taken over: no stale-lock cleanup. The lock file
 itself stays (removing it would race with a process that just opened it); it is only a name.
 """
@@ -55,6 +56,7 @@ class RunLock:
         self.what = what
         self._fd: int | None = None
         self._nested = False
+        self._created: list[Path] = []  # folders this lock made (removed again when left holding only .lock)
 
     @property
     def path(self) -> Path:
@@ -63,17 +65,27 @@ class RunLock:
     def acquire(self) -> RunLock:
         if self._fd is not None or self._nested:
             return self
-        self.dir.mkdir(parents=True, exist_ok=True)
+        self._created = _make_dirs(self.dir)
         key = self.path.resolve()
         if key in _HELD:
             _HELD[key] += 1
             self._nested = True
             return self
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o666)
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o666)
+        except OSError as exc:  # no room even for the lock file: the folders made for it go again
+            for d in self._created:
+                try:
+                    os.rmdir(d)
+                except OSError:
+                    break
+            self._created = []
+            raise_with_path(exc, self.path)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as exc:
             os.close(fd)
+            self._created = []  # someone else holds it: their folder now
             if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
                 info = owner(self.dir) or {}
                 pid = info.get("pid", "unknown")
@@ -87,6 +99,7 @@ class RunLock:
             os.ftruncate(fd, 0)
             os.pwrite(fd, (json.dumps(info) + "\n").encode(), 0)
         except OSError as exc:  # disk full: the owner's line cannot be written (the lock is held)
+            self._remove_if_empty()
             fcntl.flock(fd, fcntl.LOCK_UN)
             os.close(fd)
             raise_with_path(exc, self.path)
@@ -108,14 +121,42 @@ class RunLock:
             os.ftruncate(fd, 0)  # no owner any more (the file stays: see the module docstring)
         except OSError:
             pass
+        self._remove_if_empty()
         fcntl.flock(fd, fcntl.LOCK_UN)
         os.close(fd)
+
+    def _remove_if_empty(self) -> None:
+        """A folder this lock created that holds nothing but `.lock` (a start that failed on a full
+        disk, a bad input found under the lock) is removed again, lock first, while still locked."""
+        if not self._created:
+            return
+        try:
+            if [p.name for p in self.dir.iterdir()] != [LOCK_FILE]:
+                return
+            os.unlink(self.path)
+            for d in self._created:  # deepest first; stops at the first that is not empty
+                os.rmdir(d)
+        except OSError:
+            pass
+        finally:
+            self._created = []
 
     def __enter__(self) -> RunLock:
         return self.acquire()
 
     def __exit__(self, *exc) -> None:
         self.release()
+
+
+def _make_dirs(path: Path) -> list[Path]:
+    """mkdir -p; returns the folders it created, deepest first."""
+    missing = []
+    p = path
+    while not p.exists() and p != p.parent:
+        missing.append(p)
+        p = p.parent
+    path.mkdir(parents=True, exist_ok=True)
+    return missing
 
 
 def check_free(run_dir: str | os.PathLike, what: str = "read") -> None:

@@ -37,6 +37,10 @@ class Terminated(KeyboardInterrupt):
 
 
 class _Parser(argparse.ArgumentParser):
+    def _print_message(self, message, file=None):  # argparse swallows OSError here: `--help > /dev/full` was exit 0
+        if message:
+            (file or sys.stderr).write(message)
+
     def error(self, message: str) -> None:  # argparse's own errors: one line, exit 2
         sys.stderr.write(f"{self.prog}: error: {message} (see {self.prog} --help)\n")
         raise SystemExit(EXIT_INPUT)
@@ -168,8 +172,18 @@ def _run(argv: list[str]) -> int:
         code = int(args.func(args) or 0)
     except ConfigError as exc:
         raise ConfigError(flag_message(str(exc), sub)) from None
-    sys.stdout.flush()  # inside the guard: a full device or a closed pipe is reported here
+    _flush_stdout()  # inside the guard: a full device or a closed pipe is reported here
     return code
+
+
+def _flush_stdout() -> None:
+    """Flush everything written to stdout (the text layer and its byte buffer), so a failing device
+    raises here, inside main's guard, and never at the interpreter's exit (where it would be an
+    'Exception ignored' message and exit 0 or 120 depending on timing)."""
+    sys.stdout.flush()
+    raw = getattr(sys.stdout, "buffer", None)
+    if raw is not None:
+        raw.flush()
 
 
 def _on_sigterm(signum, frame):  # noqa: ARG001
@@ -185,13 +199,17 @@ def main(argv: list[str] | None = None) -> int:
         pass
     try:
         return _run(argv)
-    except SystemExit as exc:  # --help, argparse errors
+    except SystemExit as exc:  # --help, --version, argparse errors
         code = exc.code
         if code is None or isinstance(code, int):
             try:
-                sys.stdout.flush()
-            except OSError:
+                _flush_stdout()
+            except OSError as err:  # `daedalus --help > /dev/full` / `| true`: the help never arrived
                 _silence_stdout()
+                if not code:
+                    _say("error: output closed early (broken pipe)" if isinstance(err, BrokenPipeError)
+                         else describe_os_error(err)[0])
+                    return EXIT_ENV
             return code or 0
         _say(f"error: {code}")
         return EXIT_INPUT

@@ -20,6 +20,9 @@ import yaml
 from .errors import ConfigError
 
 MAX_BYTES = 8 * 1024 * 1024  # the largest shipped file is a few kB; an HF config.json tens of kB
+RUN_DOC_MAX_BYTES = 16 * 1024 * 1024  # a run's env.json / hardware_profile.yaml / .lock: a few kB written
+RUN_TABLE_MAX_BYTES = 512 * 1024 * 1024  # measured.csv, samples.csv, comm.csv, cases.jsonl: a full sweep's
+# samples are a few MB; a 512 MiB table is parsed into several GB by pandas, so larger is refused
 MAX_DEPTH = 64  # mapping/sequence nesting; our files use < 8
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 
@@ -41,27 +44,43 @@ def exists(path: str | os.PathLike) -> bool:
         return False
 
 
-def read_regular(path: str | os.PathLike) -> bytes:
+def run_file_cap(path: str | os.PathLike) -> int:
+    """The most bytes `read_regular` reads of a run file: RUN_TABLE_MAX_BYTES for the tables (.csv)
+    and the journal (.jsonl), RUN_DOC_MAX_BYTES for everything else (env.json, the profile, .lock)."""
+    return RUN_TABLE_MAX_BYTES if os.fspath(path).endswith((".csv", ".jsonl")) else RUN_DOC_MAX_BYTES
+
+
+def read_regular(path: str | os.PathLike, max_bytes: int | None = None) -> bytes:
     """The bytes of a regular file, never blocking: opened non-blocking (open() on a FIFO waits for a
-    writer forever) and refused with ConfigError unless the descriptor is a regular file. An OSError
-    (no such file, no permission) propagates as it is, so callers keep their own handling of a missing
-    file. For the run folder's files (measured.csv, samples.csv, cases.jsonl, env.json, ...)."""
+    writer forever) and refused with ConfigError unless the descriptor is a regular file or when it
+    holds more than `max_bytes` (default: `run_file_cap(path)`; checked on the size and again while
+    reading, for a file that grows). An OSError (no such file, no permission) propagates as it is, so
+    callers keep their own handling of a missing file. For the run folder's files (measured.csv,
+    samples.csv, cases.jsonl, env.json, ...)."""
+    cap = run_file_cap(path) if max_bytes is None else max_bytes
     fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
     try:
-        mode = os.fstat(fd).st_mode
-        if not stat.S_ISREG(mode):
-            raise ConfigError(f"{os.fspath(path)}: expected a regular file, got {_kind(mode)}")
-        chunks = []
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise ConfigError(f"{os.fspath(path)}: expected a regular file, got {_kind(st.st_mode)}")
+        if st.st_size > cap:
+            raise ConfigError(f"{os.fspath(path)}: file too large ({st.st_size} bytes; a run file like this is "
+                              f"read up to {cap} bytes)")
+        chunks, total = [], 0
         while chunk := os.read(fd, 1 << 20):
+            total += len(chunk)
+            if total > cap:
+                raise ConfigError(f"{os.fspath(path)}: file too large (over {cap} bytes, the most read of a "
+                                  "run file like this)")
             chunks.append(chunk)
     finally:
         os.close(fd)
     return b"".join(chunks)
 
 
-def read_regular_text(path: str | os.PathLike) -> str:
+def read_regular_text(path: str | os.PathLike, max_bytes: int | None = None) -> str:
     """`read_regular` decoded as UTF-8 (UnicodeDecodeError, a ValueError, when it is not)."""
-    return read_regular(path).decode("utf-8")
+    return read_regular(path, max_bytes).decode("utf-8")
 
 
 def read_bytes(path: str | os.PathLike, max_bytes: int = MAX_BYTES) -> bytes:

@@ -107,15 +107,15 @@ def test_local_rendezvous_is_a_file_store_in_a_private_folder_never_a_tcp_store(
     for k in ("MASTER_ADDR", "MASTER_PORT", "GLOO_SOCKET_IFNAME", "NCCL_SOCKET_IFNAME"):
         monkeypatch.setenv(k, "unset")  # recorded, so what the code sets is undone after the test
         monkeypatch.delenv(k)
-    monkeypatch.setattr(comm, "measure", lambda sizes, quick: [])
+    monkeypatch.setattr(comm, "measure", lambda sizes, quick, done, on_row: [])
 
     def fake_spawn(fn, args, nprocs, join):
-        world, backend, store, sizes, quick, result = args
+        world, backend, store, sizes, quick, run_dir, done = args
         folder = Path(store).parent
         spawned.append(store)
         assert stat.S_IMODE(os.stat(folder).st_mode) == 0o700 and os.stat(folder).st_uid == os.getuid()
         assert tmp_path not in Path(store).parents  # not in the run folder
-        fn(0, 1, "gloo", store, sizes, quick, result)  # one real rank through the real code path
+        fn(0, 1, "gloo", store, sizes, quick, run_dir, done)  # one real rank through the real code path
         return type("Done", (), {"join": lambda self: True, "processes": []})()
 
     monkeypatch.setattr(mp, "spawn", fake_spawn)
@@ -215,3 +215,48 @@ def test_sigterm_during_a_comm_run_stops_every_rank(tmp_path):
     time.sleep(0.5)
     assert [r for r in ranks if os.path.exists(f"/proc/{r}") and "Z" not in open(f"/proc/{r}/stat").read().split()[2]] == []
     assert not (tmp_path / "c1" / "comm.csv").exists()
+
+
+@pytest.mark.skipif(not dist.is_available() or not dist.is_gloo_available(), reason="torch.distributed without gloo")
+def test_kill_9_mid_comm_run_keeps_the_measured_rows_and_resume_measures_only_the_rest(tmp_path, capsys):
+    """Each collective x size is appended to comm.jsonl (fsync'd) as soon as it is measured: a
+    `kill -9` of the whole process group mid-run keeps those rows, and `--resume` measures the rest,
+    keeping the survivors exactly (smallest quick sweep: 2 ranks, 4 sizes, 2 collectives)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from bench.comm import COMM_JOURNAL, SIZES_QUICK
+    from bench.journal import Journal
+    from daedalus.cli import main
+
+    root = Path(__file__).resolve().parents[1]
+    run = tmp_path / "c1"
+    proc = subprocess.Popen([sys.executable, "-m", "daedalus", "bench", "--comm", "--results", str(tmp_path),
+                             "--run-id", "c1"], cwd=root, stderr=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            start_new_session=True)
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and proc.poll() is None and len(Journal(run, COMM_JOURNAL).read(False)) < 2:
+            time.sleep(0.01)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    survivors = Journal(run, COMM_JOURNAL).read()
+    if proc.returncode == 0 or len(survivors) >= 2 * len(SIZES_QUICK):
+        pytest.skip("the comm run finished before it could be killed")
+    assert len(survivors) >= 2 and not (run / "comm.csv").exists()
+    assert main(["bench", "--comm", "--results", str(tmp_path), "--run-id", "c1"]) == 2  # never measured over
+    assert "--resume" in capsys.readouterr().err
+    assert main(["bench", "--comm", "--results", str(tmp_path), "--resume", "--format", "csv"]) == 0
+    entries = Journal(run, COMM_JOURNAL).read()
+    assert [e.case_id for e in entries[:len(survivors)]] == [e.case_id for e in survivors]
+    assert [e.row for e in entries[:len(survivors)]] == [e.row for e in survivors]  # kept, not re-measured
+    assert len({e.case_id for e in entries}) == len(entries) == 2 * len(SIZES_QUICK)
+    written = pd.read_csv(run / "comm.csv")
+    assert len(written) == 2 * len(SIZES_QUICK) and written["correct"].all()
+    first = survivors[0].row
+    match = written[(written["collective"] == first["collective"]) & (written["bytes"] == first["bytes"])]
+    assert match["median_s"].tolist() == [first["median_s"]]

@@ -79,15 +79,21 @@ def show_progress(args) -> bool:
 def run_comm(args) -> int:
     """`daedalus bench --comm`: all-reduce and all-to-all through torch.distributed (gloo between
     local processes on a CPU, NCCL on GPUs; under torchrun each process is one rank)."""
-    from bench.comm import launched_by_torchrun, run_comm_bench
-    from bench.run_folder import new_run_id
+    from bench.comm import launched_by_torchrun, newest_comm_run, run_comm_bench
+    from bench.run_folder import check_run_id, check_writable_folder, new_run_id
 
     if args.world_size < 2:
         raise ConfigError(f"--world-size: a collective needs at least 2 ranks, got {args.world_size}")
-    results = Path(args.results)
-    out_dir = results / (args.run_id or new_run_id("comm", results))
+    results = check_writable_folder(Path(args.results))
+    if args.resume and not args.run_id:
+        out_dir = newest_comm_run(results)
+    else:
+        out_dir = results / (check_run_id(args.run_id) if args.run_id else new_run_id("comm", results))
+        if args.resume and not out_dir.is_dir():
+            raise ConfigError(f"--resume: no run {out_dir.name!r} in {results}/")
+    check_writable_folder(out_dir, "--run-id")
     t0 = time.perf_counter()
-    df = run_comm_bench(out_dir, args.world_size, quick=args.quick or not args.full)
+    df = run_comm_bench(out_dir, args.world_size, quick=args.quick or not args.full, resume=args.resume)
     if launched_by_torchrun() and int(os.environ.get("RANK", "0")) != 0:
         return 0
     cols = ["collective", "world_size", "backend", "bytes", "median_s", "algbw_bytes_per_s", "busbw_bytes_per_s",
@@ -117,17 +123,23 @@ def run(args) -> int:
         raise ConfigError(f"--max-cases: expected a positive integer, got {args.max_cases}")
     if args.budget_s is not None and args.budget_s <= 0:
         raise ConfigError(f"--budget-s: expected seconds > 0, got {args.budget_s}")
-    results = Path(args.results)
+    from bench.run_lock import RunLock
+
+    results = rf.check_writable_folder(Path(args.results))
     run_id, resuming = pick_run(results, args.run_id, args.resume)
+    rf.check_writable_folder(results / run_id, "--run-id")
     stored = stored_sweep(results, run_id) if resuming else None
     sweep = "quick" if args.quick else stored if stored in ("quick", "full") else "full"
-    if sweep == "full" and dev.kind == "cpu":
-        log.get(__name__).warning("daedalus bench: the full profile is sized for accelerators; on a CPU use --quick")
-    m = pipeline.Measure(pipeline.sweep_cases(dev, sweep), dev, args.budget_s or (0.4 if sweep == "quick" else 1.0),
-                         probe=not args.no_probe, progress=show_progress(args), max_cases=args.max_cases, sweep=sweep)
-    t0 = time.perf_counter()
-    df = pipeline.measure(results, run_id, m, resume=resuming)
-    wall_s = time.perf_counter() - t0
+    with RunLock(results / run_id, "bench"):  # a run in use is refused before the first progress line
+        if sweep == "full" and dev.kind == "cpu":
+            log.get(__name__).warning("daedalus bench: the full profile is sized for accelerators; "
+                                      "on a CPU use --quick")
+        m = pipeline.Measure(pipeline.sweep_cases(dev, sweep), dev,
+                             args.budget_s or (0.4 if sweep == "quick" else 1.0), probe=not args.no_probe,
+                             progress=show_progress(args), max_cases=args.max_cases, sweep=sweep)
+        t0 = time.perf_counter()
+        df = pipeline.measure(results, run_id, m, resume=resuming)
+        wall_s = time.perf_counter() - t0
     out_dir = results / run_id
     profile_path = pipeline.write_measured_profile(out_dir, df, dev.kind, pipeline.ORIGINS["bench"], m.notes)
     if hw is None and profile_path is not None:

@@ -38,7 +38,7 @@ def run(args) -> int:
     from .. import pipeline
 
     dev = resolve_device(args.device, args.dtype)
-    results = Path(args.results)
+    results = rf.check_writable_folder(Path(args.results))
     # an existing --run-id (e.g. a bench run) gets the reference rows added and its profile rebuilt
     existing = bool(args.run_id) and (results / args.run_id / rf.ENV).exists()
     run_id, resuming = pick_run(results, args.run_id, existing)

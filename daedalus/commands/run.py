@@ -25,17 +25,22 @@ def run(args) -> int:
 
     from .. import pipeline
 
-    results = Path(args.results)
-    if args.resume and not args.run_id:
-        run_id = rf.find_run(results, None, need=rf.ENV, flag="--resume").name
+    from bench.run_lock import RunLock
+
+    # every input is checked, and the run folder locked, before the first progress line
+    results = rf.check_writable_folder(Path(args.results))
+    if args.resume:  # the named run (else the newest) must be one that started: never a fresh run
+        run_id = rf.find_run(results, args.run_id or None, need=rf.ENV, flag="--resume").name
     else:
         run_id = rf.check_run_id(args.run_id) if args.run_id else rf.new_run_id("run", results)
     if (results / run_id).exists() and not args.resume:
         raise ConfigError(f"--run-id: {results / run_id} already exists (pass --resume to continue it)")
+    rf.check_writable_folder(results / run_id, "--run-id")
     dev = resolve_device(args.device, None)
     t0 = time.perf_counter()
     progress = not args.no_progress and getattr(args, "verbosity", 0) >= 0
-    path, v = pipeline.run_all(results, run_id, dev, resume=args.resume, progress=progress)
+    with RunLock(results / run_id, "run"):  # held for the whole pipeline (its steps take it again)
+        path, v = pipeline.run_all(results, run_id, dev, resume=args.resume, progress=progress)
     rows = headline(results / run_id)
     emit(rows, args.format, columns=args.columns, default_columns=HEADLINE_COLUMNS,
          title=f"{run_id}: validation over all scored cases" if args.format == "table" else None)
