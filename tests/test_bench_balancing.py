@@ -47,3 +47,25 @@ def test_the_layer_is_timed_at_the_skewed_and_the_balanced_routing(result):
     assert set(t.index) == {"skewed", "balanced"}
     assert t.loc["balanced", "max_over_mean"] < t.loc["skewed", "max_over_mean"]
     assert (t["median_s"] > 0).all() and np.isfinite(HB.ratio_balanced_over_skewed_s(result))
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["--balancing", "--comm"], "choose one"),
+    (["--balancing", "--routing-skew", "-1"], "--routing-skew"),
+    (["--balancing", "--routing-skew", "nan"], "--routing-skew"),
+    (["--balancing", "--run-id", "../x"], "--run-id"),
+])
+def test_bad_balancing_flags_are_one_line(tmp_path, capsys, argv, words):
+    from daedalus.cli import main
+
+    got = main(["bench", "--results", str(tmp_path), *argv])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert got == 2 and len(err) == 1 and words in err[0] and "Traceback" not in err[0]
+    assert not any(tmp_path.iterdir())  # nothing measured, no folder made
+
+
+def test_the_balancing_figure_is_written(tmp_path, result):
+    from daedalus.report.plots_balancing import plot_balancing
+
+    paths = plot_balancing(result.trajectory, tmp_path)
+    assert {p.suffix for p in paths} == {".png", ".svg"} and all(p.stat().st_size > 0 for p in paths)

@@ -7,6 +7,7 @@ torch is imported only when the command runs, so the other commands work without
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import time
 from pathlib import Path
@@ -108,8 +109,22 @@ def run(args) -> int:
     if args.quick and args.full:
         raise ConfigError("--quick / --full: choose one sweep")
     require_torch()
+    if args.comm and args.balancing:
+        raise ConfigError("--comm / --balancing: choose one measurement")
     if args.comm:
         return run_comm(args)
+    if args.balancing:
+        from bench.device import resolve_device
+        from bench.run_folder import check_run_id, new_run_id
+
+        from .bench_balancing import run_balancing
+
+        skew = args.routing_skew
+        if not (math.isfinite(skew) and skew >= 0):
+            raise ConfigError(f"--routing-skew: expected a finite number >= 0, got {skew}")
+        dev = resolve_device(args.device, args.dtype)
+        run_id = check_run_id(args.run_id) if args.run_id else new_run_id("balancing", Path(args.results))
+        return run_balancing(args, dev, run_id)
     from bench import run_folder as rf
     from bench.device import resolve_device
     from bench.roofline import roofline_frame
@@ -173,6 +188,11 @@ def register(sub) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bar (-q implies it)")
     p.add_argument("--comm", action="store_true",
                    help="measure all-reduce / all-to-all with torch.distributed instead of the kernels")
+    p.add_argument("--balancing", action="store_true",
+                   help="measure DeepSeek-V3's auxiliary-loss-free bias balancing on the bench's MoE router "
+                        "(load over steps beside the simulated one) and the layer at skewed vs balanced routing")
+    p.add_argument("--routing-skew", type=float, default=1.0,
+                   help="--balancing: Zipf-like preference of the skewed token stream (default 1.0)")
     p.add_argument("--world-size", type=int, default=2, help="--comm: local ranks to spawn (ignored under torchrun)")
     p.add_argument("--full", action="store_true",
                    help="the full sweep: the default for kernels (sized for accelerators); with --comm, "

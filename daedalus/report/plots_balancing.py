@@ -15,7 +15,7 @@ SOURCE_STYLE = {"host": {"lw": 2.0, "ls": "-"}, "simulated": {"lw": 1.5, "ls": "
 
 
 def balancing_figure(trajectory: pd.DataFrame, title: str = ""):
-    fig, ax = new_figure(7.0, 4.0)
+    fig, (ax,) = new_figure(7.0, 4.0)
     for i, (policy, label) in enumerate(POLICY_LABEL.items()):
         for source, style in SOURCE_STYLE.items():
             g = trajectory[(trajectory["policy"] == policy) & (trajectory["source"] == source)].sort_values("step")
