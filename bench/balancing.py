@@ -11,7 +11,7 @@ What is measured, and against what:
     w_i ~ N(0, 1/d): base + N(0, ~1) noise, the simulator's own router. The per-step MaxVio of the
     real router is set beside `simulators.balancing.simulate` at the same E, k, T, skew, gamma and
     steps: an independent check of the simulated trajectory (nothing is fitted).
-  * time: the MoE layer (`moe_grouped`, the variant the sweep chose) with the routing of the first
+  * time: the MoE layer (`moe_grouped` in the form the caller names) with the routing of the first
     step (skewed) and of the last (balanced) at the same T, on this host. On one device every
     assignment is computed either way, so only the kernel's own sensitivity to imbalance (padding
     to the busiest expert in the `bmm` form, per-expert GEMM shapes) shows; the EP straggler gain
@@ -31,6 +31,7 @@ import torch
 
 from simulators import balancing as sim
 
+from .contention import wait_for_quiet
 from .kernels import moe
 from .kernels.common import seeded
 from .timing import TimingConfig, measure, summarize
@@ -90,23 +91,20 @@ def host_router(dims: moe.MoEDims) -> moe.RouterSpec:
     return replace(dims.router, score_func="sigmoid", use_bias=True)
 
 
-def max_violation(loads: np.ndarray) -> np.ndarray:
-    mean = loads.mean(axis=1)
-    return (loads.max(axis=1) - mean) / mean
-
-
 def measure_host(dims: moe.MoEDims, params: dict, T: int = 512, steps: int = 300, skew: float = 1.0,
                  gamma: float = sim.DEFAULT_GAMMA, impl: str = "bmm", chunk_rows: int | None = None,
                  timing: TimingConfig = TimingConfig(), seed: int = 0, time_layer: bool = True,
-                 sync=lambda: None) -> HostBalancing:
+                 sync=lambda: None, contention: bool = False) -> HostBalancing:
     """Trajectories of both policies (host router and simulator), then the layer timed at the first
-    (skewed) and last (balanced) aux-free routing."""
+    (skewed) and last (balanced) aux-free routing; `contention` (CPU hosts): wait for other
+    processes to go quiet before each timing and flag it noisy if they did not."""
     frames, last = [], {}
     for policy in POLICIES:
         loads, kept, bias = route_steps(dims, params["w_gate"], policy, T, steps, skew, gamma, seed)
         last[policy] = (kept, bias)
         s = sim.simulate(policy, dims.router.n_experts, dims.router.top_k, T, steps, skew, gamma, seed=seed)
-        for source, mv in (("host", max_violation(loads)), ("simulated", s.max_violation)):
+        host = sim.BalancingResult(policy, loads, bias.cpu().numpy())
+        for source, mv in (("host", host.max_violation), ("simulated", s.max_violation)):
             frames.append(pd.DataFrame({"step": np.arange(steps), "policy": policy, "source": source,
                                         "max_violation": mv}))
     rows = []
@@ -116,11 +114,15 @@ def measure_host(dims: moe.MoEDims, params: dict, T: int = 512, steps: int = 300
         for routing, x, b in (("skewed", first_x, torch.zeros_like(bias)), ("balanced", last_x, bias)):
             p = {**params, "bias": b}
             _, counts = moe.moe_grouped(x, p, spec, impl, chunk_rows)
+            quiet = wait_for_quiet() if contention else None  # another process's CPU use slows 2 threads
             meas = measure(lambda: moe.moe_grouped(x, p, spec, impl, chunk_rows), sync, timing)
+            after = wait_for_quiet(max_wait_s=0.0) if contention else None
             st = summarize(meas.samples_s)
             c = counts.double()
             rows.append({"routing": routing, "tokens": T, "max_over_mean": float(c.max() / c.mean()),
                          "distinct_experts": int((c > 0).sum()), "median_s": st.median_s, "cv": st.cv,
+                         "min_s": st.min_s, "n_samples": st.n_samples,
+                         "noisy": bool(contention and not (quiet.quiet and after.quiet)) or st.cv > timing.cv_retry,
                          "variant": f"{impl}" + (f"/chunk{chunk_rows}" if chunk_rows else "")})
     return HostBalancing(pd.concat(frames, ignore_index=True), pd.DataFrame(rows))
 

@@ -3,12 +3,14 @@ MoE layer (bench/balancing.py): the real router's load trajectory beside the sim
 layer timed at the skewed and the balanced routing. Writes into the run folder:
     balancing.csv          step, policy, source (host / simulated), max_violation
     balancing_summary.csv  mean MaxVio over the first and the last 50 steps, per policy and source
-    balancing_timing.csv   the layer at the skewed and the balanced routing (median_s, cv, max/mean)
+    balancing_timing.csv   the layer at the skewed and the balanced routing (median_s, cv, max/mean, noisy)
+    env.json               the environment (lscpu, torch, threads) and the settings
     figures/balancing.png  the trajectories
 """
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -27,6 +29,8 @@ def run_balancing(args, dev, run_id: str) -> int:
     from bench import run_folder as rf
     from bench.kernels import moe
     from bench.run_lock import RunLock
+    from bench.device import set_threads
+    from bench.env import collect_env
     from bench.workloads import moe_dims
 
     from ..report.plots_balancing import plot_balancing
@@ -36,13 +40,18 @@ def run_balancing(args, dev, run_id: str) -> int:
     skew = args.routing_skew  # checked by the caller
     t0 = time.perf_counter()
     with RunLock(out_dir, "bench --balancing"):
+        threads = set_threads() if dev.kind == "cpu" else 0
+        env = collect_env(dev, threads, {"run_id": run_id, "sweep": "balancing", "model": MODEL,
+                                         "tokens_per_step": TOKENS_PER_STEP, "steps": STEPS, "routing_skew": skew})
+        rf.write_atomic(out_dir / rf.ENV, json.dumps(env, indent=1))  # lscpu, torch, threads with the result
         dims = moe_dims(MODEL)
         dt = torch.float32 if dev.kind == "cpu" else torch.bfloat16
         log.get(__name__).info(f"balancing: {MODEL} router, {STEPS} steps x {TOKENS_PER_STEP} tokens, skew {skew}")
         params = moe.make_params(dims, dev.torch_device, dt)
         impl = "grouped_mm" if "grouped_mm" in moe.grouped_impls(dev.torch_device) else "bmm"
         res = HB.measure_host(dims, params, T=TOKENS_PER_STEP, steps=STEPS, skew=skew, impl=impl,
-                              chunk_rows=2048 if dev.kind == "cpu" else None, sync=dev.synchronize)
+                              chunk_rows=2048 if dev.kind == "cpu" else None, sync=dev.synchronize,
+                              contention=dev.kind == "cpu")
         summary = HB.summary(res)
         rf.write_atomic(out_dir / "balancing.csv", res.trajectory)
         rf.write_atomic(out_dir / "balancing_summary.csv", summary)
