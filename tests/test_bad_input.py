@@ -330,8 +330,14 @@ def test_sigterm_is_handled_like_ctrl_c(monkeypatch, capsys, sig, word):
         time.sleep(5)  # the handler interrupts this
         return 0
     monkeypatch.setattr(cmd, "run", busy)
-    t0 = time.monotonic()
-    line = one_line(capsys, ["models"], code=130)
+    # a job started in the background by a non-interactive shell inherits SIGINT ignored (POSIX), and
+    # Python then keeps it ignored: give this test the handler an interactive run has
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        t0 = time.monotonic()
+        line = one_line(capsys, ["models"], code=130)
+    finally:
+        signal.signal(signal.SIGINT, previous)
     assert word in line and time.monotonic() - t0 < 4
 
 
