@@ -187,14 +187,18 @@ def _flush_stdout() -> None:
 
 
 def _on_sigterm(signum, frame):  # noqa: ARG001
-    raise Terminated()
+    raise Terminated(signal.Signals(signum).name)
+
+
+HANDLED_SIGNALS = tuple(getattr(signal, n) for n in ("SIGTERM", "SIGHUP") if hasattr(signal, n))
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    previous = None
+    previous: dict = {}
     try:
-        previous = signal.signal(signal.SIGTERM, _on_sigterm)
+        for sig in HANDLED_SIGNALS:  # SIGTERM (kill, a scheduler) and SIGHUP (the terminal closed)
+            previous[sig] = signal.signal(sig, _on_sigterm)
     except (ValueError, OSError):  # not the main thread: leave signals alone
         pass
     try:
@@ -216,8 +220,8 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         _say(f"error: {exc}")
         return EXIT_INPUT
-    except Terminated:
-        _say("terminated (SIGTERM); finished results are kept")
+    except Terminated as exc:
+        _say(f"terminated ({exc.args[0] if exc.args else 'SIGTERM'}); finished results are kept")
         return EXIT_INTERRUPTED
     except KeyboardInterrupt:
         _say("interrupted; finished results are kept")
@@ -239,9 +243,9 @@ def main(argv: list[str] | None = None) -> int:
         _say("error: out of memory (a shape or sweep too large for this machine)")
         return EXIT_ENV
     finally:
-        if previous is not None:
+        for sig, handler in previous.items():
             try:
-                signal.signal(signal.SIGTERM, previous)
+                signal.signal(sig, handler)
             except (ValueError, OSError):
                 pass
 

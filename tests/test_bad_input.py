@@ -321,7 +321,8 @@ def test_stdout_to_a_full_device_fails_every_time(argv):
         assert "No space left" in proc.stderr and "Traceback" not in proc.stderr
 
 
-@pytest.mark.parametrize("sig,word", [(signal.SIGTERM, "terminated"), (signal.SIGINT, "interrupted")])
+@pytest.mark.parametrize("sig,word", [(signal.SIGTERM, "terminated (SIGTERM)"), (signal.SIGHUP, "terminated (SIGHUP)"),
+                                      (signal.SIGINT, "interrupted")])
 def test_sigterm_is_handled_like_ctrl_c(monkeypatch, capsys, sig, word):
     import daedalus.commands.models as cmd
 

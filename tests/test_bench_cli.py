@@ -42,6 +42,15 @@ def test_resume_errors(tmp_path, capsys):
     assert "--resume: no run with env.json" in err_line(capsys)
 
 
+def test_resume_of_a_run_whose_env_json_is_damaged_asks_for_the_sweep(tmp_path, capsys):
+    # it fell back to the full (accelerator) sweep without a word
+    (tmp_path / "r").mkdir()
+    (tmp_path / "r" / "env.json").write_bytes(b'{"sweep": "qu')
+    assert main(["bench", "--resume", "--run-id", "r", "--results", str(tmp_path), *QUICK]) == 2
+    line = err_line(capsys)
+    assert "env.json" in line and "--quick or --full" in line
+
+
 def test_cuda_requested_without_one(capsys, tmp_path):
     import torch
 

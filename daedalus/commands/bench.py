@@ -144,6 +144,9 @@ def run(args) -> int:
     run_id, resuming = pick_run(results, args.run_id, args.resume)
     rf.check_writable_folder(results / run_id, "--run-id")
     stored = stored_sweep(results, run_id) if resuming else None
+    if resuming and not (args.quick or args.full) and stored not in ("quick", "full"):
+        raise ConfigError(f"--resume: {results / run_id / rf.ENV} does not say which sweep the run measured "
+                          "(missing or unreadable); give --quick or --full")
     sweep = "quick" if args.quick else stored if stored in ("quick", "full") else "full"
     with RunLock(results / run_id, "bench"):  # a run in use is refused before the first progress line
         if sweep == "full" and dev.kind == "cpu":
