@@ -84,6 +84,29 @@ def case_key(collective: str, world: int, nbytes: int) -> str:
     return f"{collective}/world{world}/{nbytes}B"
 
 
+def rank_device():
+    """This rank's device in an initialised group: its local GPU under NCCL (set current), else the CPU."""
+    import torch
+    import torch.distributed as dist
+
+    rank = dist.get_rank()
+    device = torch.device(f"cuda:{int(os.environ.get('LOCAL_RANK', rank)) % torch.cuda.device_count()}"
+                          if dist.get_backend() == "nccl" else "cpu")
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+    return device
+
+
+def rank0_verdict(refused: bool) -> bool:
+    """Every rank learns whether rank 0 refused the run folder (rank 0's `refused`, broadcast)."""
+    import torch
+    import torch.distributed as dist
+
+    flag = torch.tensor([1.0 if refused else 0.0], device=rank_device())
+    dist.broadcast(flag, 0)
+    return flag.item() == 1.0
+
+
 def measure(sizes: list[int], quick: bool, done: frozenset[str] = frozenset(), on_row=None) -> list[dict]:
     """Run inside an initialised process group (every rank). Returns rows on rank 0, [] elsewhere.
     `done` (read on rank 0): case keys already in the journal, skipped by every rank (rank 0 decides,
@@ -93,10 +116,7 @@ def measure(sizes: list[int], quick: bool, done: frozenset[str] = frozenset(), o
 
     rank, world = dist.get_rank(), dist.get_world_size()
     backend = dist.get_backend()
-    device = torch.device(f"cuda:{int(os.environ.get('LOCAL_RANK', rank)) % torch.cuda.device_count()}"
-                          if backend == "nccl" else "cpu")
-    if device.type == "cuda":
-        torch.cuda.set_device(device)
+    device = rank_device()
     rows = []
     for collective in ("all_reduce", "all_to_all"):
         for size in sizes:
@@ -251,19 +271,29 @@ def run_comm_bench(out_dir: Path, world_size: int = 2, quick: bool = True, backe
 
         world = int(os.environ["WORLD_SIZE"])
         backend = backend or default_backend(int(os.environ.get("LOCAL_WORLD_SIZE", world)))
-        lock = RunLock(out_dir, "bench --comm") if int(os.environ["RANK"]) == 0 else contextlib.nullcontext()
-        with lock:  # rank 0 is the folder's one writer
-            rank0 = int(os.environ["RANK"]) == 0
-            done = frozenset(start(out_dir, resume, world, backend)) if rank0 else frozenset()
-            dist.init_process_group(backend)
-            try:
+        rank0 = int(os.environ["RANK"]) == 0
+        # the group first (torchrun starts every rank), then rank 0 takes the folder and tells the
+        # others whether it may: a refusal ends every rank with one line, none waits for a timeout
+        dist.init_process_group(backend)
+        try:
+            with contextlib.ExitStack() as held:
+                done: frozenset[str] = frozenset()
+                if rank0:
+                    try:
+                        held.enter_context(RunLock(out_dir, "bench --comm"))  # rank 0 is the one writer
+                        done = frozenset(start(out_dir, resume, world, backend))
+                    except BaseException:
+                        rank0_verdict(True)
+                        raise
+                if rank0_verdict(False) and not rank0:
+                    raise ConfigError(f"{out_dir}: rank 0 refused this run folder (its message says why)")
                 rows = measure(sizes, quick, done, _appender(out_dir) if rank0 else None)
                 df = write_results(out_dir, [e.row for e in journal_rows(out_dir)],
                                    _environment(backend, world, quick, "torchrun")) \
-                    if dist.get_rank() == 0 else pd.DataFrame(rows, columns=COLUMNS)
+                    if rank0 else pd.DataFrame(rows, columns=COLUMNS)
                 dist.barrier()
-            finally:
-                dist.destroy_process_group()
+        finally:
+            dist.destroy_process_group()
         return df
     world_size = integer(world_size, "world_size", minimum=2, maximum=MAX_LOCAL_RANKS)
     import torch.multiprocessing as mp

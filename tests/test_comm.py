@@ -260,3 +260,37 @@ def test_kill_9_mid_comm_run_keeps_the_measured_rows_and_resume_measures_only_th
     first = survivors[0].row
     match = written[(written["collective"] == first["collective"]) & (written["bytes"] == first["bytes"])]
     assert match["median_s"].tolist() == [first["median_s"]]
+
+
+def _torchrun(tmp_path, run_id: str, port: int) -> "subprocess.CompletedProcess":
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    exe = shutil.which("torchrun", path=str(Path(sys.executable).parent)) or shutil.which("torchrun")
+    if exe is None:
+        pytest.skip("torchrun not installed")
+    return subprocess.run([exe, "--nproc-per-node", "2", "--master-port", str(port), "-m", "daedalus", "bench",
+                           "--comm", "--results", str(tmp_path), "--run-id", run_id],
+                          capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
+
+
+@pytest.mark.skipif(not dist.is_available() or not dist.is_gloo_available(), reason="torch.distributed without gloo")
+def test_under_torchrun_a_folder_rank_0_refuses_ends_every_rank_without_waiting(tmp_path):
+    # rank 0 refused before the group existed and the other rank waited in init_process_group until
+    # torch's timeout (a hang of many minutes); now every rank learns of the refusal and exits
+    import time
+
+    (tmp_path / "x").mkdir()
+    (tmp_path / "x" / "comm.csv").write_text("collective\n")
+    t0 = time.monotonic()
+    p = _torchrun(tmp_path, "x", 29611)
+    lines = [ln for ln in p.stderr.splitlines() if ln.startswith("daedalus: error:")]
+    assert p.returncode != 0 and time.monotonic() - t0 < 60
+    assert any("already holds comm.csv" in ln for ln in lines) and any("rank 0 refused" in ln for ln in lines)
+    assert (tmp_path / "x" / "comm.csv").read_text() == "collective\n"  # untouched
+    ok = _torchrun(tmp_path, "y", 29612)  # and a run that may start measures as before
+    assert ok.returncode == 0, ok.stderr[-2000:]
+    assert set(pd.read_csv(tmp_path / "y" / "comm.csv")["collective"]) == {"all_reduce", "all_to_all"}
