@@ -8,10 +8,13 @@
                               (tick labels are drawn by formatters and left alone)
     neutralise_csv(df)        cells starting with = + - @ (or tab / CR) quoted for spreadsheets
     html(s)                   text for HTML, escaped once (quotes included)
+    new_folder(path)          an output folder for some writes, removed again (with the parents it
+                              made) if they fail and leave it empty
 """
 
 from __future__ import annotations
 
+import contextlib
 import html as _html
 import math
 import os
@@ -165,3 +168,25 @@ def _is_number(s: str) -> bool:
         return not math.isnan(float(s))
     except ValueError:
         return False
+
+
+@contextlib.contextmanager
+def new_folder(path: str | os.PathLike):
+    """Create `path` and its missing parents for the writes in the block; if the block fails, remove
+    the folders it created that are still empty, deepest first (a full disk left `plan --save` and
+    `figures --out` folders behind with nothing in them)."""
+    path = Path(path)
+    made, p = [], path
+    while not p.exists() and p != p.parent:
+        made.append(p)
+        p = p.parent
+    path.mkdir(parents=True, exist_ok=True)
+    try:
+        yield path
+    except BaseException:
+        for d in made:
+            try:
+                d.rmdir()  # only if empty
+            except OSError:
+                break
+        raise

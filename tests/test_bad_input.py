@@ -5,6 +5,7 @@ refuses, in the field's name."""
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
@@ -295,6 +296,25 @@ def test_a_full_or_read_only_disk_names_the_file_and_leaves_no_temporary_file(mo
     left = [p.name for p in disk.rglob("*") if p.is_file() and p.name != "fill"]
     assert left == []  # no temporary file, and no run folder left holding only its `.lock`
     assert not (disk / "c1").exists()
+    assert not (disk / "save").exists() and not (disk / "figs").exists()  # nor an empty output folder
+
+
+def test_new_folder_removes_only_the_empty_folders_it_made(tmp_path):
+    from daedalus.safety import new_folder
+
+    (tmp_path / "kept").mkdir()
+    with pytest.raises(OSError):
+        with new_folder(tmp_path / "kept" / "a" / "b"):
+            raise OSError(errno.ENOSPC, "No space left on device")
+    assert (tmp_path / "kept").is_dir() and not (tmp_path / "kept" / "a").exists()
+    with pytest.raises(OSError):
+        with new_folder(tmp_path / "x" / "y") as out:
+            (out / "part.csv").write_text("1")  # something was written: the folder stays
+            raise OSError(errno.ENOSPC, "No space left on device")
+    assert (tmp_path / "x" / "y" / "part.csv").exists()
+    with new_folder(tmp_path / "ok") as out:
+        (out / "f").write_text("1")
+    assert (tmp_path / "ok" / "f").exists()
 
 
 def test_stdout_to_a_full_device_is_one_line_exit_1():

@@ -192,16 +192,18 @@ def run(args) -> int:
              f"({opt.mode} mode, overlap {opt.overlap})")
     save = args.save or args.out
     if save:  # the plan's files only when asked for (--save DIR)
+        from ..report.plan_plot import write_pareto_png
+        from ..safety import new_folder
+
         out_dir = Path(save)
-        write_atomic(out_dir / "plan.csv", neutralise_csv(table))  # `=cmd` names: no spreadsheet formulas
-        write_atomic(out_dir / "pareto.csv", neutralise_csv(result.pareto))
         inputs = {"model": model.name, "hardware": [h.name for h in profiles], "workload": wl.__dict__,
                   "options": {k: (v.__dict__ if hasattr(v, "__dict__") else v) for k, v in opt.__dict__.items()},
                   "precision": precision.__dict__}
-        write_atomic(out_dir / "plan_inputs.json", json.dumps(inputs, indent=1, default=str) + "\n")
-        from ..report.plan_plot import write_pareto_png
-
-        write_pareto_png(result.pareto, out_dir / "pareto.png", title, table, tpot_s=wl.tpot_s)
+        with new_folder(out_dir):  # a write that fails leaves no empty folder behind
+            write_atomic(out_dir / "plan.csv", neutralise_csv(table))  # `=cmd` names: no spreadsheet formulas
+            write_atomic(out_dir / "pareto.csv", neutralise_csv(result.pareto))
+            write_atomic(out_dir / "plan_inputs.json", json.dumps(inputs, indent=1, default=str) + "\n")
+            write_pareto_png(result.pareto, out_dir / "pareto.png", title, table, tpot_s=wl.tpot_s)
         note = f"(written to {out_dir}/: plan.csv, pareto.csv, pareto.png, plan_inputs.json)\n"
     if args.plot:
         from ..report.figures import plan_figure

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from daedalus.safety import file_stem
+from daedalus.safety import file_stem, new_folder
 from simulators.errors import ConfigError
 from simulators.hardware import HardwareProfile, resolve_profile
 from simulators.model_config import ModelConfig
@@ -102,7 +102,6 @@ def draw(kinds: Sequence[str], models: Sequence[ModelConfig], profiles: Sequence
     if not models or not profiles:
         raise ConfigError("--model / --hardware: expected at least one model and one hardware profile")
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     figures = []  # (name, Figure)
     sim = simulate_frames(None, models, profiles, models[0], profiles[0]) \
         if set(kinds) & {"roofline", "op-breakdown", "hardware-comparison"} else None
@@ -143,10 +142,12 @@ def draw(kinds: Sequence[str], models: Sequence[ModelConfig], profiles: Sequence
             figures.append(("pred_vs_measured", pm.pred_vs_measured_figure(inputs.validation_cases)))
         elif kind == "expert-load":
             figures.append(("expert_load", pm.expert_load_figure(inputs.expert_load)))
+    bad = [f for f in image_formats if f not in IMAGE_FORMATS]
+    if bad:
+        raise ConfigError(f"--image-format: expected one of {', '.join(IMAGE_FORMATS)}, got {bad[0]!r}")
     written = []
-    for name, fig in figures:
-        for fmt in dict.fromkeys(image_formats):
-            if fmt not in IMAGE_FORMATS:
-                raise ConfigError(f"--image-format: expected one of {', '.join(IMAGE_FORMATS)}, got {fmt!r}")
-            written.append(save_one(fig, out / f"{name}.{fmt}", "--out", **({"dpi": dpi} if dpi else {})))
+    with new_folder(out):
+        for name, fig in figures:
+            for fmt in dict.fromkeys(image_formats):
+                written.append(save_one(fig, out / f"{name}.{fmt}", "--out", **({"dpi": dpi} if dpi else {})))
     return written
