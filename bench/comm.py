@@ -97,14 +97,14 @@ def rank_device():
     return device
 
 
-def rank0_verdict(refused: bool) -> bool:
-    """Every rank learns whether rank 0 refused the run folder (rank 0's `refused`, broadcast)."""
+def from_rank0(flag: bool, device=None) -> bool:
+    """Rank 0's `flag`, broadcast: every rank gets the same answer (others' `flag` is ignored)."""
     import torch
     import torch.distributed as dist
 
-    flag = torch.tensor([1.0 if refused else 0.0], device=rank_device())
-    dist.broadcast(flag, 0)
-    return flag.item() == 1.0
+    t = torch.tensor([1.0 if flag else 0.0], device=device if device is not None else rank_device())
+    dist.broadcast(t, 0)
+    return t.item() == 1.0
 
 
 def measure(sizes: list[int], quick: bool, done: frozenset[str] = frozenset(), on_row=None) -> list[dict]:
@@ -123,9 +123,7 @@ def measure(sizes: list[int], quick: bool, done: frozenset[str] = frozenset(), o
             n = max(world, size // ELEMENT_BYTES // world * world)  # elements, a multiple of world
             nbytes = n * ELEMENT_BYTES
             key = case_key(collective, world, nbytes)
-            skip = torch.tensor([1.0 if rank == 0 and key in done else 0.0], device=device)
-            dist.broadcast(skip, 0)  # every rank skips the same cases
-            if skip.item() == 1.0:
+            if from_rank0(rank == 0 and key in done, device):  # every rank skips the same cases
                 continue
             check = _check_all_reduce if collective == "all_reduce" else _check_all_to_all
             ok = torch.tensor([1.0 if check(dist, torch, n, rank, world, device) else 0.0], device=device)
@@ -283,9 +281,9 @@ def run_comm_bench(out_dir: Path, world_size: int = 2, quick: bool = True, backe
                         held.enter_context(RunLock(out_dir, "bench --comm"))  # rank 0 is the one writer
                         done = frozenset(start(out_dir, resume, world, backend))
                     except BaseException:
-                        rank0_verdict(True)
+                        from_rank0(True)  # refused: tell the other ranks, then say why
                         raise
-                if rank0_verdict(False) and not rank0:
+                if from_rank0(False) and not rank0:
                     raise ConfigError(f"{out_dir}: rank 0 refused this run folder (its message says why)")
                 rows = measure(sizes, quick, done, _appender(out_dir) if rank0 else None)
                 df = write_results(out_dir, [e.row for e in journal_rows(out_dir)],

@@ -65,7 +65,7 @@ class RunLock:
     def acquire(self) -> RunLock:
         if self._fd is not None or self._nested:
             return self
-        self._created = _make_dirs(self.dir)
+        self._created = make_dirs(self.dir)
         key = self.path.resolve()
         if key in _HELD:
             _HELD[key] += 1
@@ -74,11 +74,7 @@ class RunLock:
         try:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o666)
         except OSError as exc:  # no room even for the lock file: the folders made for it go again
-            for d in self._created:
-                try:
-                    os.rmdir(d)
-                except OSError:
-                    break
+            remove_empty_dirs(self._created)
             self._created = []
             raise_with_path(exc, self.path)
         try:
@@ -134,8 +130,7 @@ class RunLock:
             if [p.name for p in self.dir.iterdir()] != [LOCK_FILE]:
                 return
             os.unlink(self.path)
-            for d in self._created:  # deepest first; stops at the first that is not empty
-                os.rmdir(d)
+            remove_empty_dirs(self._created)
         except OSError:
             pass
         finally:
@@ -148,8 +143,9 @@ class RunLock:
         self.release()
 
 
-def _make_dirs(path: Path) -> list[Path]:
+def make_dirs(path: str | os.PathLike) -> list[Path]:
     """mkdir -p; returns the folders it created, deepest first."""
+    path = Path(path)
     missing = []
     p = path
     while not p.exists() and p != p.parent:
@@ -157,6 +153,15 @@ def _make_dirs(path: Path) -> list[Path]:
         p = p.parent
     path.mkdir(parents=True, exist_ok=True)
     return missing
+
+
+def remove_empty_dirs(dirs: list[Path]) -> None:
+    """rmdir each of `dirs` (deepest first, as `make_dirs` returns them) up to the first not empty."""
+    for d in dirs:
+        try:
+            os.rmdir(d)
+        except OSError:
+            break
 
 
 def check_free(run_dir: str | os.PathLike, what: str = "read") -> None:

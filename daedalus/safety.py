@@ -175,18 +175,11 @@ def new_folder(path: str | os.PathLike):
     """Create `path` and its missing parents for the writes in the block; if the block fails, remove
     the folders it created that are still empty, deepest first (a full disk left `plan --save` and
     `figures --out` folders behind with nothing in them)."""
-    path = Path(path)
-    made, p = [], path
-    while not p.exists() and p != p.parent:
-        made.append(p)
-        p = p.parent
-    path.mkdir(parents=True, exist_ok=True)
+    from bench.run_lock import make_dirs, remove_empty_dirs
+
+    made = make_dirs(path)
     try:
-        yield path
+        yield Path(path)
     except BaseException:
-        for d in made:
-            try:
-                d.rmdir()  # only if empty
-            except OSError:
-                break
+        remove_empty_dirs(made)
         raise

@@ -28,9 +28,7 @@ def expected_distinct_experts(tokens, n_experts: int, top_k: int, skew: float = 
     ranks = np.arange(1, n_experts + 1, dtype=np.float64)
     popularity = ranks**-skew
     include = np.minimum(1.0, top_k * popularity / popularity.sum())  # per-token inclusion prob.
-    uniq, inverse = np.unique(t, return_inverse=True)  # few distinct token counts in a sweep
-    hit = (1.0 - (1.0 - include[None, :]) ** uniq[:, None]).sum(axis=1)
-    return hit[inverse].reshape(t.shape)
+    return distinct_from_inclusion(t, include)
 
 
 def dense_ffn_op(m: ModelConfig, T, p: Precision, name: str = "dense_ffn") -> OpCost:
@@ -49,7 +47,7 @@ def distinct_from_inclusion(tokens, inclusion: np.ndarray) -> np.ndarray:
     """Expected distinct experts hit by `tokens` independent tokens when a token includes expert j
     with probability inclusion[j]: sum_j 1 - (1 - inclusion_j)^T (exact for independent tokens)."""
     t = np.asarray(tokens, dtype=np.float64)
-    uniq, inverse = np.unique(t, return_inverse=True)
+    uniq, inverse = np.unique(t, return_inverse=True)  # few distinct token counts in a sweep
     hit = (1.0 - (1.0 - np.clip(inclusion, 0.0, 1.0)[None, :]) ** uniq[:, None]).sum(axis=1)
     return hit[inverse].reshape(t.shape)
 

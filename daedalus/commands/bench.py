@@ -7,7 +7,6 @@ torch is imported only when the command runs, so the other commands work without
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import time
 from pathlib import Path
@@ -119,9 +118,6 @@ def run(args) -> int:
 
         from .bench_balancing import run_balancing
 
-        skew = args.routing_skew
-        if not (math.isfinite(skew) and skew >= 0):
-            raise ConfigError(f"--routing-skew: expected a finite number >= 0, got {skew}")
         dev = resolve_device(args.device, args.dtype)
         run_id = check_run_id(args.run_id) if args.run_id else new_run_id("balancing", Path(args.results))
         return run_balancing(args, dev, run_id)

@@ -28,16 +28,16 @@ def run_balancing(args, dev, run_id: str) -> int:
     from bench import balancing as HB
     from bench import run_folder as rf
     from bench.kernels import moe
-    from bench.run_lock import RunLock
     from bench.device import set_threads
     from bench.env import collect_env
-    from bench.workloads import moe_dims
+    from bench.run_lock import RunLock
+    from bench.workloads import CPU_MOE_CHUNK_ROWS, MOE_GROUPED_PREFERENCE, moe_dims
 
     from ..report.plots_balancing import plot_balancing
 
     results = Path(args.results)
     out_dir = results / run_id
-    skew = args.routing_skew  # checked by the caller
+    skew = args.routing_skew  # finite and >= 0: the flag rules (daedalus/args.py RULES)
     t0 = time.perf_counter()
     with RunLock(out_dir, "bench --balancing"):
         threads = set_threads() if dev.kind == "cpu" else 0
@@ -48,9 +48,9 @@ def run_balancing(args, dev, run_id: str) -> int:
         dt = torch.float32 if dev.kind == "cpu" else torch.bfloat16
         log.get(__name__).info(f"balancing: {MODEL} router, {STEPS} steps x {TOKENS_PER_STEP} tokens, skew {skew}")
         params = moe.make_params(dims, dev.torch_device, dt)
-        impl = "grouped_mm" if "grouped_mm" in moe.grouped_impls(dev.torch_device) else "bmm"
+        impl = next(i for i in MOE_GROUPED_PREFERENCE if i in moe.grouped_impls(dev.torch_device))  # as the sweep
         res = HB.measure_host(dims, params, T=TOKENS_PER_STEP, steps=STEPS, skew=skew, impl=impl,
-                              chunk_rows=2048 if dev.kind == "cpu" else None, sync=dev.synchronize,
+                              chunk_rows=CPU_MOE_CHUNK_ROWS if dev.kind == "cpu" else None, sync=dev.synchronize,
                               contention=dev.kind == "cpu")
         summary = HB.summary(res)
         rf.write_atomic(out_dir / "balancing.csv", res.trajectory)
