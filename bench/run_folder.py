@@ -62,7 +62,7 @@ MEASURED_COLUMNS = [
     "median_s", "iqr_s", "cv", "min_s", "p90_s", "n_samples", "inner_calls", "achieved_flop_per_s",
     "achieved_bytes_per_s", "distinct_experts", "expected_distinct_experts", "probe_compute_ratio",
     "probe_memory_ratio", "probe_parallel_ratio", "probe_retries", "probe_wait_s", "probe_quiet",
-    "probe_read_bytes_per_s", "probe_read_after_bytes_per_s",
+    "probe_read_bytes_per_s", "probe_read_after_bytes_per_s", "probe_read_paired_bytes_per_s",
     "other_cpu_cores", "contention_wait_s", "attempts", "passes", "noisy", "status", "skip_reason", "time_utc",
 ]
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -62,12 +62,28 @@ class Measurement:
     samples_s: list[float]
     inner: int
     warmup_calls: int
+    after_each_s: list[float] = field(default_factory=list)  # `after_each`'s own time after each sample
+
+    def paired_rate(self, work: float) -> float:
+        """`work` (e.g. the bytes one `after_each` probe reads) per second, as the probe ran while the
+        samples were timed: work x median(sample / probe) / median(sample), pairing each sample with
+        the probe right after it, so a bandwidth that flips within the window is followed sample by
+        sample. nan without probe times."""
+        if not self.after_each_s or len(self.after_each_s) != len(self.samples_s):
+            return math.nan
+        x, p = np.asarray(self.samples_s, dtype=np.float64), np.asarray(self.after_each_s, dtype=np.float64)
+        if not (np.all(p > 0) and np.median(x) > 0):
+            return math.nan
+        return float(work * np.median(x / p) / np.median(x))
 
 
 def measure(fn: Callable[[], object], sync: Sync = _no_sync, cfg: TimingConfig = TimingConfig(),
-            before_each: Callable[[], None] | None = None, clock: Callable[[], float] = time.perf_counter
-            ) -> Measurement:
+            before_each: Callable[[], None] | None = None, clock: Callable[[], float] = time.perf_counter,
+            after_each: Callable[[], object] | None = None) -> Measurement:
     """Warm up, then time `fn` until cfg.budget_s is spent (min_samples..max_samples samples).
+
+    `after_each` (e.g. a bandwidth probe) runs after every sample, timed on its own into
+    `Measurement.after_each_s`; its time counts against the budget.
 
     `before_each` (e.g. a cache flush) runs untimed before every sample and forces inner = 1.
     """
@@ -90,6 +106,7 @@ def measure(fn: Callable[[], object], sync: Sync = _no_sync, cfg: TimingConfig =
     if before_each is None and call_s < cfg.min_sample_s:
         inner = int(min(cfg.max_inner, math.ceil(cfg.min_sample_s / max(call_s, 1e-9))))
     samples: list[float] = []
+    after: list[float] = []
     t_begin = clock()
     while len(samples) < cfg.min_samples or (clock() - t_begin < cfg.budget_s and len(samples) < cfg.max_samples):
         if before_each is not None:
@@ -100,7 +117,12 @@ def measure(fn: Callable[[], object], sync: Sync = _no_sync, cfg: TimingConfig =
             fn()
         sync()
         samples.append((clock() - t0) / inner)
-    return Measurement(samples, inner, warm_calls)
+        if after_each is not None:
+            t1 = clock()
+            after_each()
+            sync()
+            after.append(clock() - t1)
+    return Measurement(samples, inner, warm_calls, after)
 
 
 @dataclass(frozen=True)

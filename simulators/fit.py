@@ -59,7 +59,23 @@ def _best(points: pd.DataFrame, x: str, y: str) -> tuple[tuple[float, float], ..
     return tuple((float(k), float(v)) for k, v in g.items() if k > 0 and v > 0)
 
 
+def no_faster_than_more_rows(curve: tuple[tuple[float, float], ...]) -> tuple[tuple[float, float], ...]:
+    """The rate at r rows capped by every rate measured at more rows: min over rows' >= r.
+
+    More rows per reused operand only add reuse, so a rate that falls as rows grow is not a rows
+    effect but the size of the problem: a small square GEMM fits the cache whole. On the 2-vCPU AMD
+    EPYC (Zen 4) guest, fp32 square GEMMs ran 160 GFLOP/s at n = 512 (3 MiB), 133 at 1024 and 125 at
+    2048, and the kernels with ~512 rows and large operands ran at the larger GEMMs' rate (V4's CSA
+    compressor 129 GFLOP/s at 256 query rows, 134 at 512). Capped, leave-one-out over the stored
+    reference runs: Zen 4 12.6 -> 12.3% and its repeat 13.6 -> 12.8% (v4_compressor 18.6 -> 5.9,
+    mla_prefill 9.5 -> 5.4), Intel AMX 16.8 -> 16.5%, Ice Lake and the older AMD run unchanged (their
+    curves already rise with rows)."""
+    rates = [v for _, v in curve]
+    return tuple((r, min(rates[i:])) for i, (r, _) in enumerate(curve))
+
+
 PROBE_BEFORE, PROBE_AFTER = "probe_read_bytes_per_s", "probe_read_after_bytes_per_s"
+PROBE_PAIRED = "probe_read_paired_bytes_per_s"  # the probe after every sample (bench/run.py interleaves_probe)
 
 
 def usual_probe_bytes_per_s(measured: pd.DataFrame) -> float:
@@ -72,25 +88,37 @@ def usual_probe_bytes_per_s(measured: pd.DataFrame) -> float:
 
 
 def _probe_now(measured: pd.DataFrame) -> np.ndarray:
+    """Per row: the probe bandwidth while it was timed: the probe paired with every sample where the
+    bench interleaved it, else the geometric mean of the probes just before and just after."""
+    paired = pd.to_numeric(measured[PROBE_PAIRED], errors="coerce").to_numpy(np.float64) \
+        if PROBE_PAIRED in measured.columns else np.full(len(measured), np.nan)
     if PROBE_BEFORE not in measured.columns:
-        return np.full(len(measured), np.nan)
+        return paired
     before = pd.to_numeric(measured[PROBE_BEFORE], errors="coerce").to_numpy(np.float64)
     after = pd.to_numeric(measured[PROBE_AFTER], errors="coerce").to_numpy(np.float64) \
         if PROBE_AFTER in measured.columns else before
     after = np.where(np.isfinite(after) & (after > 0), after, before)
     with np.errstate(invalid="ignore"):
-        return np.sqrt(before * after)
+        bracket = np.sqrt(before * after)
+    return np.where(np.isfinite(paired) & (paired > 0), paired, bracket)
 
 
-def memory_drift(measured: pd.DataFrame, cache_bytes: float, usual_bytes_per_s: float) -> np.ndarray:
+def memory_drift(measured: pd.DataFrame, cache_bytes: float, usual_bytes_per_s: float,
+                 memory_share=1.0) -> np.ndarray:
     """Per row: the factor by which the machine's DRAM bandwidth stood above (>1) or below (<1) its
     usual level while the row was timed. On a shared host the streaming bandwidth drifts by tens of
     percent over minutes (2-vCPU AMD EPYC guest: a 256 MiB read 31-56 GB/s over 24 s, while its ratio
     to an interleaved 96 MiB read stayed within a 4.5% CV), so each case is bracketed by a fixed
-    probe read (bench/run.py: just before and just after its timing window). Factor =
-    (probe bandwidth of the row: geometric mean of before and after) / (median probe bandwidth of the
-    run, `usual_probe_bytes_per_s`), applied to the DRAM-resident share of the row's working set (`dram_share` beyond
-    `cache_bytes`; a cache-resident case keeps factor 1). 1 where the probe was not recorded."""
+    probe read (bench/run.py: just before and just after its timing window; where the working set
+    exceeds the cache, also after every sample, paired with it: `_probe_now`). Factor =
+    (probe bandwidth of the row) / (median probe bandwidth of the
+    run, `usual_probe_bytes_per_s`), raised to the DRAM-resident share of the row's working set
+    (`dram_share` beyond `cache_bytes`; a cache-resident case keeps factor 1) times `memory_share`,
+    the memory time's share of the row's time at the measured curves (`roofline_inputs`): a kernel
+    whose time is mostly compute does not follow the bandwidth (timed beside the probe on the AMD
+    guest, an MKL sgemv's time followed it with slope 0.05, a 192 MiB read's with 0.78). On the
+    first run with paired probes (Zen 4 guest) the weighting moved the score 13.5 -> 12.3%, on the
+    two older runs of that guest 12.3 -> 12.2% and 12.8 -> 13.4%. 1 where no probe was recorded."""
     n = len(measured)
     now = _probe_now(measured)
     ok = np.isfinite(now) & (now > 0)
@@ -99,7 +127,7 @@ def memory_drift(measured: pd.DataFrame, cache_bytes: float, usual_bytes_per_s: 
     cold = measured["cache_state"].astype(str).to_numpy() == "cold" if "cache_state" in measured else np.zeros(n, bool)
     ws = np.where(cold, np.inf, pd.to_numeric(measured["bytes"], errors="coerce").to_numpy(np.float64))
     share = dram_share(ws, cache_bytes) if np.isfinite(cache_bytes) else np.ones(n)
-    return np.where(ok, (now / usual_bytes_per_s) ** share, 1.0)
+    return np.where(ok, (now / usual_bytes_per_s) ** (share * np.asarray(memory_share, dtype=np.float64)), 1.0)
 
 
 def _floor_s(disp: pd.DataFrame) -> pd.Series:
@@ -149,7 +177,7 @@ def measure_curves(measured: pd.DataFrame, write_allocate_above_bytes: float = m
     if len(gemm) and bw:
         stream_s = gemm["bytes"].to_numpy(np.float64) / interp_curve(gemm["bytes"].to_numpy(np.float64), bw, 1.0)
         gemm = gemm[stream_s < MEMORY_BOUND_SHARE * gemm["median_s"].to_numpy(np.float64)]
-    rates = {str(dt): _best(g, "rows", "net_flop_per_s") for dt, g in gemm.groupby("dtype")}
+    rates = {str(dt): no_faster_than_more_rows(_best(g, "rows", "net_flop_per_s")) for dt, g in gemm.groupby("dtype")}
     return Curves(rates, bw, overhead, write_allocate_above_bytes, drift_corrected)
 
 
@@ -179,15 +207,25 @@ def roofline_inputs(measured: pd.DataFrame, hw: HardwareProfile, curves: Curves 
         curve = curves.rate_by_rows.get(str(dt), ()) if curves else ()
         rate[idx] = interp_curve(out["rows"].to_numpy(np.float64)[idx], curve, peaks[dt])
     out["curve_flop_per_s"] = rate
-    out["memory_drift"] = memory_drift(out, curves.write_allocate_above_bytes, usual_probe_bytes_per_s(out)) \
+    bw = interp_curve(ws, curves.bandwidth_by_bytes if curves else (), hw.memory_bandwidth_bytes_per_s.value)
+    out["memory_drift"] = memory_drift(out, curves.write_allocate_above_bytes, usual_probe_bytes_per_s(out),
+                                       _memory_share(out, rate, bw)) \
         if curves is not None and curves.drift_corrected else 1.0
-    out["curve_bytes_per_s"] = interp_curve(ws, curves.bandwidth_by_bytes if curves else (),
-                                            hw.memory_bandwidth_bytes_per_s.value) * out["memory_drift"]
+    out["curve_bytes_per_s"] = bw * out["memory_drift"]
     out["overhead_s"] = out["n_ops"].to_numpy(np.float64) * (curves.overhead_s_per_op if curves else 0.0)
     if "bytes_written" not in out.columns:
         out["bytes_written"] = 0.0
     out["write_allocate_above_bytes"] = curves.write_allocate_above_bytes if curves else math.inf
     return out
+
+
+def _memory_share(rows: pd.DataFrame, rate_flop_per_s: np.ndarray, bandwidth_bytes_per_s: np.ndarray) -> np.ndarray:
+    """Per row: the memory time's share of compute + memory time at the measured curves (no fitted
+    factor): 1 for a read, ~0.2 for an SDPA decode whose FLOPs run at the skinny-GEMM rate."""
+    m = rows["bytes"].to_numpy(np.float64) / bandwidth_bytes_per_s
+    c = rows["flop"].to_numpy(np.float64) / rate_flop_per_s
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.nan_to_num(m / (m + c), nan=1.0)
 
 
 def _calibrated_s(rows: pd.DataFrame, compute_eff, memory_eff, overlap_exponent: float) -> np.ndarray:

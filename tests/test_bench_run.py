@@ -164,6 +164,16 @@ def test_env_json_and_probe_columns(tmp_path, cpu):
     assert df["probe_compute_ratio"].notna().all() and df["probe_quiet"].notna().all()
 
 
+def test_cases_beyond_the_cache_pair_every_sample_with_the_probe(tmp_path, cpu, monkeypatch):
+    """A working set beyond the last-level cache (here a pretend 512 KiB one) records the probe
+    bandwidth paired with its samples; a cache-resident case does not (the probe would evict it)."""
+    monkeypatch.setattr(type(cpu), "last_level_cache_bytes", lambda self: 1 << 19)
+    df = run_cases([Case("read", n_bytes=1 << 20), Case("read", n_bytes=1 << 16)], cpu, tmp_path, "r8",
+                   timing=FAST, probe=True, progress=False).set_index("n_bytes")
+    assert df.loc[1 << 20, "probe_read_paired_bytes_per_s"] > 0
+    assert pd.isna(df.loc[1 << 16, "probe_read_paired_bytes_per_s"])
+
+
 def test_find_run_errors(tmp_path):
     with pytest.raises(ConfigError, match="--resume: no run"):
         find_run(tmp_path, None)

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from bench.timing import NoiseProbe, TimingConfig, measure, summarize
+from bench.timing import Measurement, NoiseProbe, TimingConfig, measure, summarize
 
 
 def test_summarize_known_samples():
@@ -52,6 +52,35 @@ def test_measure_respects_budget_and_min_samples():
     slow = FakeClock(5.0)
     m = measure(slow.fn, cfg=TimingConfig(budget_s=1.0, warmup_s=0.0, min_samples=3), clock=slow)
     assert len(m.samples_s) == 3  # min_samples even when one call exceeds the budget
+
+
+def test_a_probe_after_each_sample_is_timed_apart_and_follows_a_bandwidth_flip():
+    """A streaming case and the probe after each sample both slow down when the machine's bandwidth
+    drops (50 -> 30 GB/s, flipping inside the window): the sample times keep only the case, and the
+    paired rate is the bandwidth of the median sample, not the window's average."""
+    state = {"t": 0.0, "i": 0}
+    bw = [50e9, 30e9, 50e9, 30e9, 50e9, 30e9, 30e9]  # the machine's bandwidth until probe i
+    case_bytes, probe_bytes = 1e9, 2e9
+
+    def clock():
+        return state["t"]
+
+    def case():
+        state["t"] += case_bytes / bw[min(state["i"], len(bw) - 1)]
+
+    def probe():
+        state["t"] += probe_bytes / bw[min(state["i"], len(bw) - 1)]
+        state["i"] += 1
+
+    cfg = TimingConfig(budget_s=0.0, warmup_s=0.0, min_samples=len(bw))
+    m = measure(case, cfg=cfg, clock=clock, after_each=probe)
+    assert len(m.after_each_s) == len(m.samples_s) == len(bw)
+    assert m.samples_s == pytest.approx([case_bytes / b for b in bw])
+    assert m.after_each_s == pytest.approx([probe_bytes / b for b in bw])
+    assert m.paired_rate(probe_bytes) == pytest.approx(30e9)  # the median sample ran at 30 (4 of 7 did)
+    assert np.mean([probe_bytes / t for t in m.after_each_s]) > 38e9  # the window's mean probe: not it
+    assert math.isnan(Measurement([1.0, 2.0], 1, 1).paired_rate(probe_bytes))  # no probe times: nan
+    assert math.isnan(Measurement([1.0, 2.0], 1, 1, [1.0]).paired_rate(probe_bytes))  # not one per sample
 
 
 def test_measure_batches_short_calls_and_syncs():

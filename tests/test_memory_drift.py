@@ -54,3 +54,38 @@ def test_read_curve_is_put_at_the_usual_level():
     fixed = F.measure_curves(df, CACHE).bandwidth_by_bytes  # the default
     assert math.isclose(raw[0][1], 30e9)  # best of the three, uncorrected
     assert math.isclose(fixed[0][1], 20e9)  # every row at the usual (median) level
+
+
+def test_the_probe_paired_with_every_sample_wins_over_the_bracketing_ones():
+    """Where the bench interleaved the probe (a working set beyond the cache), its paired bandwidth is
+    the row's; rows without it keep the geometric mean of the probes before and after."""
+    df = rows([40e9, 40e9], [40e9, 40e9], [256 * MiB, 256 * MiB], "cold")
+    df[F.PROBE_PAIRED] = [20e9, np.nan]
+    d = F.memory_drift(df, CACHE, 40e9)
+    assert math.isclose(d[0], 0.5) and d[1] == 1.0
+
+
+def test_a_row_whose_time_is_mostly_compute_barely_follows_the_bandwidth():
+    """The exponent is the DRAM share of the working set times the memory share of the row's time at
+    the measured curves: a GEMV-like case that runs at a fraction of the DRAM rate (an MKL sgemv
+    timed beside the probe followed it with slope 0.05, a 192 MiB read with 0.78) keeps ~its time."""
+    df = rows([15e9] * 3, [15e9] * 3, [256 * MiB] * 3, "cold")
+    d = F.memory_drift(df, CACHE, 30e9, memory_share=np.array([1.0, 0.1, 0.0]))
+    assert math.isclose(d[0], 0.5) and math.isclose(d[1], 0.5 ** 0.1) and d[2] == 1.0
+
+
+def test_roofline_inputs_weight_the_drift_by_the_memory_share():
+    """Through the calibrated inputs: a read (no FLOPs) takes the whole factor, a compute-heavy row
+    with the same working set and probe almost none."""
+    from simulators.hardware import resolve_profile
+
+    curves = F.Curves({"fp32": ((1.0, 1e9), (1e4, 1e11))}, ((MiB, 100e9), (1024 * MiB, 20e9)),
+                      write_allocate_above_bytes=CACHE, drift_corrected=True)
+    base = {"status": "ok", "cache_state": "cold", "dtype": "fp32", "bytes": 256 * MiB, "n_ops": 0,
+            "flop": 0.0, "rows": 1.0}
+    probes = [20e9, 20e9, 20e9, 40e9, 40e9]  # usual: the median, 20 GB/s
+    df = pd.DataFrame([{**base, F.PROBE_BEFORE: p, F.PROBE_AFTER: p} for p in probes])
+    df.loc[3, ["flop", "rows"]] = [1e13, 1e4]  # 100 s of compute beside ~13 ms of memory
+    drift = F.roofline_inputs(df, resolve_profile("host-cpu"), curves)["memory_drift"].to_numpy()
+    assert math.isclose(drift[0], 1.0) and math.isclose(drift[4], 2.0)  # reads: the whole factor
+    assert 1.0 < drift[3] < 1.001

@@ -105,6 +105,23 @@ def test_curves_come_from_reference_rows_only():
     assert not ref_shapes & set(F.scored(F.roofline_inputs(m, resolve_profile("host-cpu"), curves))["case_id"])
 
 
+def test_rate_curve_never_falls_as_rows_grow():
+    # the largest square GEMM ran slower than a smaller one (the small one fits the cache whole):
+    # the curve caps every rate by what more rows reached, so a kernel with many rows and large
+    # operands is not priced at the small GEMM's cache-resident rate
+    m = synthetic_measured()
+    big = (m["kernel"] == "gemm") & (m["role"] == "reference") & (m["dtype"] == "fp32")
+    top = m.loc[big, "rows"].max()
+    m.loc[big & (m["rows"] == top), "median_s"] *= 3.0
+    rows, rate = zip(*F.measure_curves(m).rate_by_rows["fp32"])
+    assert all(a <= b * (1 + 1e-12) for a, b in zip(rate, rate[1:]))  # non-decreasing in rows
+    slow = rate[rows.index(top)]
+    below = [r for x, r in zip(rows, rate) if x < top]
+    assert max(below) == pytest.approx(slow) and slow < true_rate_flop_per_s(top) / 2.5
+    # points that already rise with rows are kept as measured
+    assert F.no_faster_than_more_rows(((1.0, 2.0), (4.0, 3.0), (16.0, 5.0))) == ((1.0, 2.0), (4.0, 3.0), (16.0, 5.0))
+
+
 def test_dispatch_time_is_the_fastest_sample_of_its_row():
     # a neighbour slowed most samples of the dispatch row (median 2x the floor): the per-op time is
     # the floor, which the other rows' dispatch share is netted with
