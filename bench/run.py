@@ -180,8 +180,8 @@ def interleaves_probe(row: dict, cache_state: str, llc_bytes: int | None) -> boo
     guest that bandwidth flips between ~30 and ~50 GB/s within seconds, inside one case's timing
     window (the probes just before and just after a case differed up to 1.7x). Twelve rounds of 15
     samples, 5 s apart: a 192 MiB read's median varied 24.4% (CV) raw and 2.3% paired sample by
-    sample with a 96 MiB read right after it; a 96 MiB copy 23.5% -> 9.3%. The probe evicts the
-    cache, so cache-resident cases are not interleaved (their time does not follow DRAM)."""
+    sample with a 96 MiB read right after it; a 96 MiB copy 23.5% -> 9.3%. The bench pairs each
+    sample with its noise probe's 256 MiB read. The probe evicts the cache, so cache-resident cases are not interleaved (their time does not follow DRAM)."""
     if cache_state == "cold":
         return True
     return bool(llc_bytes) and float(row.get("bytes") or 0.0) > llc_bytes

@@ -66,10 +66,11 @@ def no_faster_than_more_rows(curve: tuple[tuple[float, float], ...]) -> tuple[tu
     effect but the size of the problem: a small square GEMM fits the cache whole. On the 2-vCPU AMD
     EPYC (Zen 4) guest, fp32 square GEMMs ran 160 GFLOP/s at n = 512 (3 MiB), 133 at 1024 and 125 at
     2048, and the kernels with ~512 rows and large operands ran at the larger GEMMs' rate (V4's CSA
-    compressor 129 GFLOP/s at 256 query rows, 134 at 512). Capped, leave-one-out over the stored
-    reference runs: Zen 4 12.6 -> 12.3% and its repeat 13.6 -> 12.8% (v4_compressor 18.6 -> 5.9,
-    mla_prefill 9.5 -> 5.4), Intel AMX 16.8 -> 16.5%, Ice Lake and the older AMD run unchanged (their
-    curves already rise with rows)."""
+    compressor 129 GFLOP/s at 256 query rows, 134 at 512). Leave-one-out, uncapped -> capped, over
+    four runs of that guest: 12.5 -> 12.3, 17.8 -> 13.9, 13.1 -> 12.2, 16.2 -> 13.4% (v4_compressor
+    18.6 -> 5.9 in the third); Intel AMX 16.8 -> 16.5%; Ice Lake and the older AMD run unchanged
+    (their curves already rise with rows). Capping by the largest rate at more rows instead of the
+    smallest gave 12.2 / 16.7 / 12.3 / 15.3%."""
     rates = [v for _, v in curve]
     return tuple((r, min(rates[i:])) for i, (r, _) in enumerate(curve))
 
@@ -221,7 +222,7 @@ def roofline_inputs(measured: pd.DataFrame, hw: HardwareProfile, curves: Curves 
 
 def _memory_share(rows: pd.DataFrame, rate_flop_per_s: np.ndarray, bandwidth_bytes_per_s: np.ndarray) -> np.ndarray:
     """Per row: the memory time's share of compute + memory time at the measured curves (no fitted
-    factor): 1 for a read, ~0.2 for an SDPA decode whose FLOPs run at the skinny-GEMM rate."""
+    factor): 1 for a read, ~0.1-0.2 for an SDPA decode whose FLOPs run at the skinny-GEMM rate."""
     m = rows["bytes"].to_numpy(np.float64) / bandwidth_bytes_per_s
     c = rows["flop"].to_numpy(np.float64) / rate_flop_per_s
     with np.errstate(divide="ignore", invalid="ignore"):
