@@ -200,8 +200,8 @@ def _run_one(case: Case, row: dict, dev: Device, timing: TimingConfig, noise, fl
         quiet = wait_for_quiet() if contention else None
         pr = noise.wait_quiet() if noise is not None else None
         wl = spec(case.kernel).build(case, dev, row["variant"])
-        paired = getattr(noise, "memory", None) if noise is not None and getattr(noise, "memory_bytes", None) \
-            and interleaves_probe(row, case.cache_state, llc_bytes) else None
+        read_bytes = getattr(noise, "memory_bytes", None)  # the bytes one memory probe reads (None: no probe)
+        paired = noise.memory if read_bytes and interleaves_probe(row, case.cache_state, llc_bytes) else None
         meas, attempts = _time_case(wl, dev, timing, flusher, noise, after_each=paired)
         mem_after_s = noise.memory_s() if noise is not None else math.nan  # bandwidth drift over the window
         after = wait_for_quiet(max_wait_s=0.0) if quiet is not None else None  # a neighbour started meanwhile?
@@ -233,7 +233,6 @@ def _run_one(case: Case, row: dict, dev: Device, timing: TimingConfig, noise, fl
         row.update({"probe_compute_ratio": pr.compute_ratio, "probe_memory_ratio": pr.memory_ratio,
                     "probe_parallel_ratio": pr.parallel_ratio, "probe_retries": pr.retries,
                     "probe_wait_s": pr.waited_s, "probe_quiet": pr.quiet})
-        read_bytes = getattr(noise, "memory_bytes", None)
         if read_bytes:  # absolute probe bandwidth just before and just after the case's timing window
             row["probe_read_bytes_per_s"] = read_bytes / pr.memory_s
             row["probe_read_after_bytes_per_s"] = read_bytes / mem_after_s
