@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from .registry import COMPARISON_KERNELS, spec  # noqa: F401 - re-exported for callers
+from .registry import COMPARISON_KERNELS, causal_tiles, spec  # noqa: F401 - re-exported for callers
 
 from simulators.errors import ConfigError
 from simulators.model_config import ModelConfig
@@ -94,15 +94,17 @@ def model_config(spec: str) -> ModelConfig:
     return resolve_variant(spec)
 
 
-def simulator_cost(case: Case) -> dict[str, float]:
-    """flop, bytes_read, bytes_written and rows (per reused operand) of one kernel call, from the
+def simulator_cost(case: Case, device_kind: str = "cpu") -> dict[str, float]:
+    """flop, bytes_read, bytes_written and rows (per reused operand) of one kernel call on a device of
+    this kind (cpu, cuda, npu: the kernel's attention tiles, `registry.causal_tiles`), from the
     simulator's cost functions only."""
     ks = spec(case.kernel)
     if ks.sim_families:
         m = model_config(case.model)
         # every tensor in the case's dtype, the V4 indexer keys too (no FP4/FP8 layout)
         p = Precision.of(case.dtype, case.dtype, case.dtype, indexer=case.dtype)
-        ops = step_ops(m, case.batch, case.query_len, case.context, p, phase=case.phase, mla_mode=ks.mla_mode)
+        ops = step_ops(m, case.batch, case.query_len, case.context, p, phase=case.phase, mla_mode=ks.mla_mode,
+                       causal_tiles=causal_tiles(ks, device_kind))
         if ks.sim_ops:  # one op of a family (V4: one layer kind's compressor / core attention)
             ops = [o for o in ops if o.op in ks.sim_ops]
         flop, br, bw = family_cost(ops, ks.sim_families)
@@ -128,6 +130,7 @@ MLA_MODEL = "deepseek-v2-lite"  # 16 heads: fits a CPU; deepseek-v3 (128 heads) 
 MOE_MODEL = "deepseek-v2-lite"
 GQA_MODEL = "llama-3.1-8b"
 MQA_MODEL = f"{GQA_MODEL}:kv_heads=1"
+GQA2_MODEL = f"{GQA_MODEL}:kv_heads=2"
 MHA_MODEL = f"{GQA_MODEL}:kv_heads=32"
 
 
@@ -254,7 +257,10 @@ def quick_cases(dt: str = "fp32", stream_bytes: int = 1024 * int(MiB)) -> list[C
     c += [_prefill("mla_prefill", MLA_MODEL, 1, L, dt) for L in (256, 512, 768, 1024, 1536, 2048)]
     c += [_prefill("mla_prefill", MLA_MODEL, 2, L, dt) for L in (512, 1024)]
     c += [_decode("sdpa_decode", GQA_MODEL, B, L, dt) for B, L in ((1, 4096), (1, 32768), (8, 4096), (4, 16384))]
-    c += [_decode("sdpa_decode", MQA_MODEL, B, L, dt) for B, L in ((1, 32768), (8, 8192))]
+    # 16 and 32 query rows per KV head: the compute-bound decodes (with only two, leave-one-out had
+    # one left to fit the family's compute efficiency)
+    c += [_decode("sdpa_decode", MQA_MODEL, B, L, dt) for B, L in ((1, 32768), (8, 8192), (2, 16384), (4, 4096))]
+    c += [_decode("sdpa_decode", GQA2_MODEL, B, L, dt) for B, L in ((1, 16384), (4, 8192))]
     c += [_decode("sdpa_decode", MHA_MODEL, B, 4096, dt) for B in (1, 4)]
     c += [_decode(k, GQA_MODEL, 1, 32768, dt) for k in ("sdpa_gqa_decode", "sdpa_repeat_decode")]
     c += [_prefill("sdpa_prefill", GQA_MODEL, 1, L, dt) for L in (512, 1024, 1536, 2048)]

@@ -27,6 +27,7 @@ from simulators.moe import expected_distinct_experts
 
 from . import workloads
 from .cases import Case, model_config, simulator_cost
+from .allocator import keep_freed_memory
 from .device import CacheFlusher, Device, is_oom, make_probe, set_threads
 from .env import collect_env, utc_now
 from .kernels.common import KernelCheckError
@@ -55,7 +56,7 @@ def find_run(results_dir: Path, run_id: str | None) -> str:
 
 def base_row(run_id: str, case: Case, dev: Device) -> dict:
     row = {"run_id": run_id, **case.key(), "tokens": case.tokens, "device": dev.kind}
-    row.update(simulator_cost(case))
+    row.update(simulator_cost(case, dev.kind))
     row["bytes"] = row["bytes_read"] + row["bytes_written"]
     if case.family == "moe":
         m = model_config(case.model)
@@ -118,7 +119,9 @@ def _run_cases(cases: Sequence[Case], dev: Device, results_dir: Path | str, run_
     else:
         done = set()
     threads = set_threads() if dev.kind == "cpu" else os.cpu_count() or 1
-    store.write_env(collect_env(dev, threads, {"run_id": run_id, **(env_extra or {})}), resumed=resume)
+    allocator = keep_freed_memory() if dev.kind == "cpu" else "the device's caching allocator"
+    store.write_env(collect_env(dev, threads, {"run_id": run_id, "host_allocator": allocator, **(env_extra or {})}),
+                    resumed=resume)
     noise = noise_probe if noise_probe is not None else (make_probe(dev) if probe else None)
     if noise is not None and not noise.history:
         noise.calibrate()

@@ -87,12 +87,7 @@ def check_v4(case: Case, device, dt) -> str:
         kind = _v4_kind(k)
         L = over_k + 1 if kind == "csa" else 5 * dims.hca_ratio + 3
         v4.check_attention(device, dt, dims, kind, ((2, L),))
-        if kind == "hca":
-            return "dense_bmm"
-        if torch.device(device).type != "cpu":  # one gather of all B: the accelerator form
-            return "gather_bmm"
-        v4.check_attention(device, dt, dims, kind, ((3, L),), gather_chunk_bytes=1)  # one sequence a step
-        return f"gather_bmm/chunk{v4.GATHER_CHUNK_BYTES >> 20}MiB"
+        return "dense_bmm" if kind == "hca" else "gather_bmm"
     v4.check_mhc(device, dt, dims, (1, 5))
     return "bmm"
 
@@ -272,8 +267,6 @@ def build_v4(case: Case, device, dt, variant: str) -> Workload:
     if k in ("v4_csa_decode", "v4_hca_decode"):
         x = v4.make_attention_inputs(dims, _v4_kind(k), case.batch, case.context, device, dt)
         x.pop("window_tokens")  # the reference's copy of the window
-        if "/chunk" in variant:
-            x["gather_chunk_bytes"] = v4.GATHER_CHUNK_BYTES
         return Workload(lambda: v4.v4_decode_attention(**x), variant)
     x = v4.make_mhc_inputs(dims, case.tokens, device, dt)
     return Workload(lambda: v4.mhc_mix_post(**x), variant)

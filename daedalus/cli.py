@@ -193,7 +193,14 @@ def _on_sigterm(signum, frame):  # noqa: ARG001
 HANDLED_SIGNALS = tuple(getattr(signal, n) for n in ("SIGTERM", "SIGHUP") if hasattr(signal, n))
 
 
+MEASURING_COMMANDS = ("run", "bench")
+
+
 def main(argv: list[str] | None = None) -> int:
+    if argv is None and len(sys.argv) > 1 and sys.argv[1] in MEASURING_COMMANDS:
+        from bench.allocator import reexec_for_measuring
+
+        reexec_for_measuring()  # glibc reads its allocator tunables only at start (bench/allocator.py)
     argv = list(sys.argv[1:] if argv is None else argv)
     previous: dict = {}
     try:

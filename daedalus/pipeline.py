@@ -118,6 +118,13 @@ def write_measured_profile(run_dir: Path, measured: pd.DataFrame, device_kind: s
 
 # ---- validate ------------------------------------------------------------------------------------
 
+def _device_kind(row: dict) -> str:
+    """The row's device kind (cpu for runs older than the column; a kind without recorded attention
+    tiles costs the exact causal pairs, `bench.registry.causal_tiles`)."""
+    kind = row.get("device")
+    return kind if isinstance(kind, str) and kind else "cpu"
+
+
 def load_measured(run_dir: Path, all_kernels: bool = False) -> tuple[pd.DataFrame, list[str]]:
     """measured.csv with costs, family and rows recomputed from today's cost functions (one cost model:
     an older run is scored with the same formulas as a new one). Rows of kernels this version no longer
@@ -147,7 +154,7 @@ def load_measured(run_dir: Path, all_kernels: bool = False) -> tuple[pd.DataFram
             notes.append(f"{row['case_id']}: left out ({exc})")
             continue
         keep.append(i)
-        recs.append({"family": case.family, "role": case.role, **simulator_cost(case)})
+        recs.append({"family": case.family, "role": case.role, **simulator_cost(case, _device_kind(row))})
     if not recs:  # every row failed, was left out, or has no positive finite median (nan, 0)
         raise ConfigError(f"{path}: no finished case with a positive median_s to validate"
                           + (f" ({len(notes)} left out, e.g. {notes[0]})" if notes else ""))

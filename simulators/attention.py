@@ -14,7 +14,7 @@ import numpy as np
 from .compressed_attention import v4_attention_ops
 from .kv_ledger import indexer_key_bytes, kv_bytes_per_context_token, main_entry_bytes
 from .model_config import ModelConfig
-from .ops import OpCost, linear, op, visible_pairs
+from .ops import CausalTiles, OpCost, computed_pairs, linear, op, visible_pairs
 from .precision import Precision
 from .units import DTYPE_BYTES
 
@@ -48,19 +48,22 @@ def _dtype_of(n_bytes: float) -> str:
     raise ValueError(f"no KV dtype of {n_bytes} bytes per value")
 
 
-def attention_ops(m: ModelConfig, B, S, L, p: Precision, mla_mode: str = "absorbed") -> list[OpCost]:
-    """Per-layer attention ops for one step of S query tokens per sequence over L context."""
+def attention_ops(m: ModelConfig, B, S, L, p: Precision, mla_mode: str = "absorbed",
+                  tiles: CausalTiles | None = None) -> list[OpCost]:
+    """Per-layer attention ops for one step of S query tokens per sequence over L context.
+    tiles: the pairs a tiled kernel computes (`computed_pairs`; the benchmark's CPU kernels); None:
+    the exact causal pairs (dense MLA and GQA; the sparse and compressed kinds count their own)."""
     if m.attention == "csa_hca":
         return v4_attention_ops(m, B, S, L, p)
     if m.attention == "mla":
-        return _mla_ops(m, B, S, L, p, mla_mode)
-    return _gqa_ops(m, B, S, L, p)
+        return _mla_ops(m, B, S, L, p, mla_mode, tiles)
+    return _gqa_ops(m, B, S, L, p, tiles)
 
 
-def _gqa_ops(m: ModelConfig, B, S, L, p: Precision) -> list[OpCost]:
+def _gqa_ops(m: ModelConfig, B, S, L, p: Precision, tiles: CausalTiles | None = None) -> list[OpCost]:
     n, d, H, G, Dh = m.num_hidden_layers, m.hidden_size, m.num_attention_heads, m.num_key_value_heads, m.head_dim
     T = B * S
-    pairs = B * visible_pairs(S, L)
+    pairs = B * computed_pairs(S, L, tiles)
     kv_per_token = 2 * G * Dh * p.kv_bytes  # K and V for each KV head
     core = op(
         "attn_core", "attn_core", n,
@@ -80,7 +83,7 @@ def _gqa_ops(m: ModelConfig, B, S, L, p: Precision) -> list[OpCost]:
     ]
 
 
-def _mla_ops(m: ModelConfig, B, S, L, p: Precision, mode: str) -> list[OpCost]:
+def _mla_ops(m: ModelConfig, B, S, L, p: Precision, mode: str, tiles: CausalTiles | None = None) -> list[OpCost]:
     if mode not in MLA_MODES:
         from .errors import ConfigError
 
@@ -101,7 +104,7 @@ def _mla_ops(m: ModelConfig, B, S, L, p: Precision, mode: str) -> list[OpCost]:
         pairs = B * visible_pairs(S, L, m.index_topk)
         cached_tokens_read = B * np.minimum(L, m.index_topk * S)  # only selected tokens are gathered
     else:
-        pairs = B * visible_pairs(S, L)
+        pairs = B * computed_pairs(S, L, tiles)
         cached_tokens_read = B * L
     latent_bytes = main_entry_bytes(m, p.kv)  # one cached token: latent + rope key (FP8: + tile scales)
     new_latent_written = T * latent_bytes

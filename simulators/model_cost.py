@@ -13,17 +13,20 @@ from .hash_load import hash_inclusion
 from .mhc import mhc_ops
 from .model_config import ModelConfig
 from .moe import dense_ffn_op, moe_ops
-from .ops import OpCost, linear, op, rmsnorm
+from .ops import CausalTiles, OpCost, linear, op, rmsnorm
 from .precision import Precision
 
 NORMS_PER_LAYER = 2  # pre-attention and pre-FFN RMSNorm
 
 
 def step_ops(m: ModelConfig, B, S, L, p: Precision, *, phase: str = "decode", mla_mode: str = "absorbed",
-             routing_skew: float = 0.0, token_zipf_exponent: float | None = None) -> list[OpCost]:
+             routing_skew: float = 0.0, token_zipf_exponent: float | None = None,
+             causal_tiles: CausalTiles | None = None) -> list[OpCost]:
     """All ops of one forward step. Prefill computes logits only for each sequence's last token.
     `token_zipf_exponent`: hash-routed MoE layers (V4) read the experts a Zipf token frequency hits
-    through the seeded hash table (`simulators.hash_load`); None: costed like the router's layers."""
+    through the seeded hash table (`simulators.hash_load`); None: costed like the router's layers.
+    `causal_tiles`: attention pairs as a tiled kernel computes them (`simulators.ops.computed_pairs`;
+    the benchmark's CPU cases); None: the exact causal pairs."""
     B = np.asarray(B, dtype=np.float64)
     S = np.asarray(S, dtype=np.float64)
     L = np.asarray(L, dtype=np.float64)
@@ -35,7 +38,7 @@ def step_ops(m: ModelConfig, B, S, L, p: Precision, *, phase: str = "decode", ml
            compute_dtype=p.act),
         rmsnorm("norms", m.num_hidden_layers, T, d, NORMS_PER_LAYER, p.w_bytes, p.a_bytes, p.act),
     ]
-    ops += attention_ops(m, B, S, L, p, mla_mode)
+    ops += attention_ops(m, B, S, L, p, mla_mode, causal_tiles)
     ops += mhc_ops(m, T, p)
     if m.n_dense_layers:
         ops.append(dense_ffn_op(m, T, p))

@@ -89,6 +89,42 @@ def visible_pairs(S, L, top_k=None):
     return below + (L - m) * top_k
 
 
+@dataclass(frozen=True)
+class CausalTiles:
+    """How a tiled attention kernel blocks a causal prefill: queries in tiles of `q_tile(S)` rows,
+    keys in tiles of `kv_tile`; each query tile computes every key tile its last query reaches,
+    whole (the mask is applied inside the tile), so a short prefill computes up to twice the
+    visible pairs. Data of one kernel (e.g. PyTorch's CPU flash attention, bench/registry.py)."""
+
+    q_tiles: tuple[tuple[int, int], ...]  # (smallest S, query tile rows), largest S first; last (0, t)
+    kv_tile: int
+
+    def q_tile(self, S: int) -> int:
+        return next(t for smallest, t in self.q_tiles if S >= smallest)
+
+
+def _tiled_prefill_pairs(S: int, tiles: CausalTiles) -> float:
+    q, kv = tiles.q_tile(S), tiles.kv_tile
+    total = 0
+    for start in range(0, S, q):
+        rows = min(q, S - start)  # query rows of this tile
+        reached = start + rows  # keys up to the tile's last query (S == L: query i sees keys 0..i)
+        total += rows * min(S, -(-reached // kv) * kv)  # whole key tiles, the last cut at S
+    return float(total)
+
+
+def computed_pairs(S, L, tiles: CausalTiles | None = None):
+    """Query-key pairs per sequence that the attention kernel computes: `visible_pairs` (the exact
+    causal count) without tiles; with a tiled kernel's `tiles`, a causal prefill (S == L) counts the
+    whole key tiles each query tile reaches, and any other step every S x L pair (an explicit mask:
+    nothing skipped)."""
+    if tiles is None:
+        return visible_pairs(S, L)
+    per_step = np.vectorize(lambda s, l: _tiled_prefill_pairs(int(s), tiles) if s == l and s > 1 else s * l,
+                            otypes=[np.float64])
+    return per_step(np.asarray(S, dtype=np.float64), np.asarray(L, dtype=np.float64))
+
+
 def gemm_cost(m, n, k, dtype_bytes: float, compute_dtype: str, name: str = "gemm") -> OpCost:
     """C[m, n] = A[m, k] @ B[k, n]: calibration GEMM."""
     return op(

@@ -26,8 +26,8 @@ def sim(model: str, B, S, L, families, dtype="fp32", phase="decode", mode="absor
     return tuple(float(x) for x in family_cost(ops, families))
 
 
-def got(case: Case):
-    c = simulator_cost(case)
+def got(case: Case, device_kind: str = "cpu"):
+    c = simulator_cost(case, device_kind)
     return c["flop"], c["bytes_read"], c["bytes_written"]
 
 
@@ -41,7 +41,21 @@ def got(case: Case):
 ])
 def test_attention_cost_is_the_simulators_attn_core(case, mode):
     expect = sim(case.model, case.batch, case.query_len, case.context, ("attn_core",), case.dtype, case.phase, mode)
-    assert got(case) == expect
+    assert got(case, "cuda") == expect  # no tiles recorded off the CPU: the exact causal pairs
+    if case.phase == "decode":
+        assert got(case) == expect  # S = 1: every key, tiled or not
+
+
+@pytest.mark.parametrize("S", [512, 1024, 2048])
+def test_a_cpu_prefill_counts_the_flash_kernels_whole_key_tiles(S):
+    # PyTorch's CPU flash attention computes whole 512-key tiles: at S 512 every pair of the square
+    # (twice the causal ones), at 2048 with 256-row query tiles 20 tiles of 256 x 512 (1.25x); bytes
+    # are unchanged and the attention FLOPs scale with the pairs
+    case = Case("sdpa_prefill", "llama-3.1-8b", "prefill", 1, S, S)
+    exact, cpu = got(case, "cuda"), got(case)
+    pairs = {512: 512 * 512, 1024: 256 * 512 * (1 + 1 + 2 + 2), 2048: 256 * 512 * 20}[S]
+    assert cpu[0] / exact[0] == pytest.approx(pairs / (S * (S + 1) / 2))
+    assert cpu[1:] == exact[1:]
 
 
 def test_moe_cost_is_router_shared_and_routed():

@@ -58,6 +58,27 @@ def test_sdpa_matches_reference(H, G, B, S, L):
         assert torch.allclose(out, ref, rtol=1e-4, atol=1e-4), name
 
 
+@pytest.mark.parametrize("n", [2, 3, 4])
+def test_split_kv_decode_matches_reference(n):
+    # flash-decoding: n key chunks combined by their log-sum-exps give the full softmax
+    x = attention.make_inputs(1, 1, 96, 8, 1, 16, "cpu", F32, seed=n)
+    ref = attention.attention_reference(**x).float()
+    out = attention._split_kv(x["q"].reshape(1, 1, 8, 16), x["k"], x["v"], n).view(1, 8, 1, 16)
+    assert torch.allclose(out, ref, rtol=1e-4, atol=1e-4)
+
+
+def test_fold_splits_keys_only_when_heads_leave_threads_idle(monkeypatch):
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 4)
+    cpu = torch.device("cpu")
+    assert attention._kv_splits(1, 96, cpu) == 4  # one head, four threads
+    assert attention._kv_splits(2, 96, cpu) == 2
+    assert attention._kv_splits(1, 33, cpu) == 3  # the largest count up to 4 that divides L
+    assert attention._kv_splits(1, 97, cpu) == 1  # prime L: no split
+    assert attention._kv_splits(4, 96, cpu) == 1
+    x = attention.make_inputs(1, 1, 96, 8, 1, 16, "cpu", F32, seed=5)
+    assert torch.allclose(attention.sdpa_fold(**x), attention.attention_reference(**x).float(), rtol=1e-4, atol=1e-4)
+
+
 def _spec(**kw) -> moe.RouterSpec:
     base = dict(n_experts=16, top_k=4, n_group=4, topk_group=2, score_func="sigmoid", route_scale=2.5,
                 norm_topk=True, use_bias=True)

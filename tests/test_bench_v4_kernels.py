@@ -154,7 +154,3 @@ def test_v4_ops_map_to_their_calibration_families():
     assert calibration_family("attn_core", "decode", v3.attention) == "mla_decode_absorbed"
 
 
-def test_csa_gather_in_chunks_matches_the_reference():
-    # one sequence per step (the chunk bound below one sequence's copy) and a partial last step
-    v4.check_attention("cpu", F32, TOY, "csa", ((3, 4 * 20 + 3),), gather_chunk_bytes=1)
-    v4.check_attention("cpu", F32, TOY, "csa", ((5, 4 * 20 + 3),), gather_chunk_bytes=2 * (8 + 20) * TOY.c * 4)

@@ -13,7 +13,7 @@ from simulators.attention import kv_bytes_per_token, kv_elements_per_token_per_l
 from simulators.memory import kv_cache_bytes
 from simulators.model_cost import family_cost, step_ops
 from simulators.moe import expected_distinct_experts
-from simulators.ops import visible_pairs
+from simulators.ops import CausalTiles, computed_pairs, visible_pairs
 from simulators.precision import Precision
 from simulators.roofline import op_time
 
@@ -78,6 +78,27 @@ def test_visible_pairs_matches_brute_force(S, extra, top_k):
     visible = [L - S + j + 1 for j in range(S)]
     expected = sum(v if top_k is None else min(v, top_k) for v in visible)
     assert visible_pairs(S, L, top_k) == pytest.approx(expected)
+
+
+@settings(deadline=None)
+@given(S=st.integers(2, 500), q_small=st.integers(4, 40), q_large=st.integers(8, 80), kv=st.integers(8, 300))
+def test_tiled_causal_pairs_match_a_blockwise_mask(S, q_small, q_large, kv):
+    # the kernel's loop written out on the mask: per query tile, every key tile that holds a key its
+    # last query sees, counted whole (cut at S); never fewer than the visible pairs, never more than S^2
+    tiles = CausalTiles(q_tiles=((300, q_large), (0, q_small)), kv_tile=kv)
+    q = q_large if S >= 300 else q_small
+    visible = np.tril(np.ones((S, S), dtype=bool))
+    expected = 0
+    for r0 in range(0, S, q):
+        rows = visible[r0:r0 + q]
+        for c0 in range(0, S, kv):
+            if rows[:, c0:c0 + kv].any():
+                expected += rows.shape[0] * min(kv, S - c0)
+    got = float(computed_pairs(S, S, tiles))
+    assert got == expected
+    assert visible_pairs(S, S) <= got <= S * S
+    assert float(computed_pairs(1, S, tiles)) == S  # a decode step: every key, tiles or not
+    assert float(computed_pairs(3, S + 3, tiles)) == 3 * (S + 3)  # an explicit mask skips nothing
 
 
 @given(T=st.integers(1, 10_000), E=st.integers(2, 512), k=st.integers(1, 16), skew=st.floats(0.0, 2.0))

@@ -200,19 +200,15 @@ def _sink_attention(q: torch.Tensor, kv: torch.Tensor, sink: torch.Tensor, scale
     return torch.bmm(e, kv).div_(den[..., None])
 
 
-GATHER_CHUNK_BYTES = 4 << 20  # CSA on a CPU: gather at most this much KV per step, so the copy is re-read from cache
-
-
-def v4_decode_attention(q, kv_new, cache, sink, L: int, W: int, scale: float, ids=None,
-                        gather_chunk_bytes: int | None = None) -> torch.Tensor:
+def v4_decode_attention(q, kv_new, cache, sink, L: int, W: int, scale: float, ids=None) -> torch.Tensor:
     """One decode step (S = 1) of a CSA (ids given) or HCA (dense) layer.
     q [B, 1, H, c]; kv_new [B, 1, c] this token's KV; cache [B, W + N, c]: the window ring (token t
     in slot t % W) then the compressed entries; ids [B, K] selected compressed entries (CSA).
-    Writes kv_new into the ring, attends to the last W tokens and the (selected) entries.
-    CSA gathers the window slots and the selected entries into a copy; `gather_chunk_bytes` bounds
-    that copy to a few sequences at a time (None: all B at once), so the two passes over it (scores,
-    output) read it from cache: one copy of all B (2-vCPU AMD EPYC, B 64 at L 4096: 84 MB, beyond the
-    32 MiB L3) took 2-5x longer than B 16 at L 16384, which selects as many entries per sequence.
+    Writes kv_new into the ring, attends to the last W tokens and the (selected) entries; CSA gathers
+    the window slots and the selected entries of all B into one copy first. (Gathering a few
+    sequences at a time, to keep the copy in cache, was slower on the 2-vCPU AMD EPYC guest once the
+    allocator kept freed memory, bench/allocator.py: B 64 at L 4096 68 ms in 4 MiB steps, 46 ms at
+    once; B 4 at L 8192 4.4 and 2.8 ms.)
     Returns o [B, 1, H, c]."""
     B, S, H, c = q.shape
     assert S == 1 and L >= W, "decode step with a full window"
@@ -223,18 +219,8 @@ def v4_decode_attention(q, kv_new, cache, sink, L: int, W: int, scale: float, id
     N_all = cache.shape[1]
     rows = torch.cat([torch.arange(W, device=q.device).expand(B, W), ids.long() + W], dim=1)  # [B, W + K]
     rows = rows + (torch.arange(B, device=q.device) * N_all)[:, None]
-    flat = cache.reshape(B * N_all, c)
-    per_seq_bytes = rows.shape[1] * c * cache.element_size()
-    step = B if not gather_chunk_bytes else max(1, min(B, gather_chunk_bytes // per_seq_bytes))
-    if step == B:
-        kv = flat.index_select(0, rows.reshape(-1)).view(B, -1, c)
-        return _sink_attention(qh, kv, sink, scale).view(B, 1, H, c)
-    out = torch.empty(B, H, c, dtype=q.dtype, device=q.device)
-    for s in range(0, B, step):
-        e = min(B, s + step)
-        kv = flat.index_select(0, rows[s:e].reshape(-1)).view(e - s, -1, c)
-        out[s:e] = _sink_attention(qh[s:e], kv, sink, scale)
-    return out.view(B, 1, H, c)
+    kv = cache.reshape(B * N_all, c).index_select(0, rows.reshape(-1)).view(B, -1, c)
+    return _sink_attention(qh, kv, sink, scale).view(B, 1, H, c)
 
 
 def attention_reference(q, window_tokens, entries, sink, scale: float, ids=None) -> torch.Tensor:
@@ -364,12 +350,11 @@ def check_indexer(device, dtype, dims: V4Dims, shapes) -> None:
         assert_close(got, want.masked_fill(~finite, 0.0), dtype, f"indexer top-k scores at B={B} S={S} L={L}")
 
 
-def check_attention(device, dtype, dims: V4Dims, kind: str, shapes, gather_chunk_bytes: int | None = None) -> None:
+def check_attention(device, dtype, dims: V4Dims, kind: str, shapes) -> None:
     for B, L in shapes:
         x = make_attention_inputs(dims, kind, B, L, device, dtype, seed=B * 10 + L)
         ref = attention_reference(x["q"], x["window_tokens"], x["cache"][:, dims.W:], x["sink"], x["scale"], x["ids"])
-        out = v4_decode_attention(**{k: v for k, v in x.items() if k != "window_tokens"},
-                                  gather_chunk_bytes=gather_chunk_bytes)
+        out = v4_decode_attention(**{k: v for k, v in x.items() if k != "window_tokens"})
         assert_close(out, ref, dtype, f"{kind} decode attention at B={B} L={L}")
         assert_close(x["cache"][:, (L - 1) % dims.W], x["window_tokens"][:, -1], dtype,
                      f"{kind} window write at B={B} L={L}")
