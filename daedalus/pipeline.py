@@ -188,8 +188,9 @@ def own_profile(run_dir: Path) -> HardwareProfile | None:
     return parse_profile(doc, str(run_dir / rf.PROFILE))
 
 
-def write_allocate_cache_bytes(run_dir: Path, profile: HardwareProfile | None) -> float:
-    """A CPU host's last-level cache (write-allocate beyond it); inf for accelerators and unknown caches."""
+def last_level_cache_bytes(run_dir: Path, profile: HardwareProfile | None) -> float:
+    """A CPU host's last-level cache (the drift correction's DRAM share beyond it); inf for accelerators
+    and unknown caches."""
     env = rf.read_env(run_dir)
     if env.get("device", "cpu") != "cpu":
         return math.inf
@@ -253,7 +254,7 @@ def _validate(run_dir: Path, hardware: str | None, all_kernels: bool, write_cali
     else:
         hw = resolve_profile("host-cpu")
         notes.append(f"{run_dir / rf.PROFILE} not found: speed of light from the shipped host-cpu profile")
-    curves = F.measure_curves(measured, write_allocate_cache_bytes(run_dir, mine))
+    curves = F.measure_curves(measured, last_level_cache_bytes(run_dir, mine))
     rows = F.roofline_inputs(measured, hw, curves)
     cases = F.leave_one_out(rows)
     summary = F.summarise(cases)

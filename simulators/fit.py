@@ -42,7 +42,7 @@ class Curves:
     rate_by_rows: dict[str, tuple[tuple[float, float], ...]]
     bandwidth_by_bytes: tuple[tuple[float, float], ...]
     overhead_s_per_op: float = 0.0
-    write_allocate_above_bytes: float = math.inf  # the host's last-level cache; inf on accelerators
+    cache_bytes: float = math.inf  # the host's last-level cache (the DRAM share of a drift); inf on accelerators
     drift_corrected: bool = False  # bandwidth at the run's usual level (`memory_drift` divided out);
     # `measure_curves` turns it on for a run that recorded its probe bandwidth (see there)
 
@@ -145,7 +145,7 @@ def _floor_s(disp: pd.DataFrame) -> pd.Series:
 MEMORY_BOUND_SHARE = 0.8  # a reference GEMM whose streaming time is at least this share of its time
 
 
-def measure_curves(measured: pd.DataFrame, write_allocate_above_bytes: float = math.inf,
+def measure_curves(measured: pd.DataFrame, cache_bytes: float = math.inf,
                    drift_corrected: bool = True) -> Curves:
     """Curves from a run's reference rows: the dispatch time per op, then — net of their own dispatch
     time, which the time function adds back per op — the read bandwidth by working set (bytes read)
@@ -169,7 +169,7 @@ def measure_curves(measured: pd.DataFrame, write_allocate_above_bytes: float = m
         return np.maximum(t - n_ops * overhead, 0.5 * t)  # never more than half a time is dispatch
 
     read = ok[ok["kernel"] == "read"]
-    drift = memory_drift(read, write_allocate_above_bytes, usual_probe_bytes_per_s(measured)) \
+    drift = memory_drift(read, cache_bytes, usual_probe_bytes_per_s(measured)) \
         if drift_corrected else np.ones(len(read))
     read = read.assign(net_bytes_per_s=read["bytes"].to_numpy(np.float64) / net_s(read) / drift)
     bw = _best(read, "bytes", "net_bytes_per_s")
@@ -179,13 +179,12 @@ def measure_curves(measured: pd.DataFrame, write_allocate_above_bytes: float = m
         stream_s = gemm["bytes"].to_numpy(np.float64) / interp_curve(gemm["bytes"].to_numpy(np.float64), bw, 1.0)
         gemm = gemm[stream_s < MEMORY_BOUND_SHARE * gemm["median_s"].to_numpy(np.float64)]
     rates = {str(dt): no_faster_than_more_rows(_best(g, "rows", "net_flop_per_s")) for dt, g in gemm.groupby("dtype")}
-    return Curves(rates, bw, overhead, write_allocate_above_bytes, drift_corrected)
+    return Curves(rates, bw, overhead, cache_bytes, drift_corrected)
 
 
 def curves_of(hw: HardwareProfile) -> Curves | None:
     cal = hw.calibration
-    return None if cal is None else Curves(cal.rate_by_rows, cal.bandwidth_by_bytes, cal.overhead_s_per_op,
-                                           cal.write_allocate_above_bytes)
+    return None if cal is None else Curves(cal.rate_by_rows, cal.bandwidth_by_bytes, cal.overhead_s_per_op)
 
 
 def roofline_inputs(measured: pd.DataFrame, hw: HardwareProfile, curves: Curves | None) -> pd.DataFrame:
@@ -209,14 +208,11 @@ def roofline_inputs(measured: pd.DataFrame, hw: HardwareProfile, curves: Curves 
         rate[idx] = interp_curve(out["rows"].to_numpy(np.float64)[idx], curve, peaks[dt])
     out["curve_flop_per_s"] = rate
     bw = interp_curve(ws, curves.bandwidth_by_bytes if curves else (), hw.memory_bandwidth_bytes_per_s.value)
-    out["memory_drift"] = memory_drift(out, curves.write_allocate_above_bytes, usual_probe_bytes_per_s(out),
+    out["memory_drift"] = memory_drift(out, curves.cache_bytes, usual_probe_bytes_per_s(out),
                                        _memory_share(out, rate, bw)) \
         if curves is not None and curves.drift_corrected else 1.0
     out["curve_bytes_per_s"] = bw * out["memory_drift"]
     out["overhead_s"] = out["n_ops"].to_numpy(np.float64) * (curves.overhead_s_per_op if curves else 0.0)
-    if "bytes_written" not in out.columns:
-        out["bytes_written"] = 0.0
-    out["write_allocate_above_bytes"] = curves.write_allocate_above_bytes if curves else math.inf
     return out
 
 
@@ -231,12 +227,10 @@ def _memory_share(rows: pd.DataFrame, rate_flop_per_s: np.ndarray, bandwidth_byt
 
 def _calibrated_s(rows: pd.DataFrame, compute_eff, memory_eff, overlap_exponent: float) -> np.ndarray:
     """`time_s` at the rows' curve rates (looked up once in roofline_inputs) with per-row efficiencies."""
-    eff = Efficiency(compute=compute_eff, memory=memory_eff, overlap_exponent=overlap_exponent, overhead_s=1.0,
-                     write_allocate_above_bytes=float(rows["write_allocate_above_bytes"].iloc[0]))
+    eff = Efficiency(compute=compute_eff, memory=memory_eff, overlap_exponent=overlap_exponent, overhead_s=1.0)
     _, _, t = time_s(rows["flop"].to_numpy(), rows["bytes"].to_numpy(), rows["curve_flop_per_s"].to_numpy(),
                      rows["curve_bytes_per_s"].to_numpy(), eff, n_ops=rows["overhead_s"].to_numpy(),
-                     working_set_bytes=rows["working_set_bytes"].to_numpy(),
-                     bytes_written=rows["bytes_written"].to_numpy())
+                     working_set_bytes=rows["working_set_bytes"].to_numpy())
     return t
 
 
@@ -353,8 +347,6 @@ def calibration_block(curves: Curves, f: Fit, run_id: str, n_cases: int) -> dict
         "rate_by_rows": {dt: [[sig(x), sig(y)] for x, y in c] for dt, c in curves.rate_by_rows.items()},
         "bandwidth_by_bytes": [[sig(x), sig(y)] for x, y in curves.bandwidth_by_bytes],
         "overhead_s_per_op": sig(curves.overhead_s_per_op),
-        **({"write_allocate_above_bytes": sig(curves.write_allocate_above_bytes)}
-           if math.isfinite(curves.write_allocate_above_bytes) else {}),
         "compute_efficiency": {k: sig(v) for k, v in f.compute_efficiency.items()},
         "memory_efficiency": {k: sig(v) for k, v in f.memory_efficiency.items()},
         "overlap_exponent": sig(f.overlap_exponent) if math.isfinite(f.overlap_exponent) else ".inf",

@@ -29,7 +29,7 @@ class Link:
     latency_s: Sourced | None = None
 
 
-CALIBRATION_VERSION = 2
+CALIBRATION_VERSION = 3  # 3: no write-allocate term; tiled attention pairs in CPU cases
 
 
 @dataclass(frozen=True)
@@ -47,8 +47,6 @@ class Calibration:
     compute_efficiency: dict[str, float] = field(default_factory=dict)
     memory_efficiency: dict[str, float] = field(default_factory=dict)
     overlap_exponent: float = float("inf")
-    # measured host: last-level cache bytes beyond which a written byte is read first (write-allocate)
-    write_allocate_above_bytes: float = float("inf")
     # families whose fitted efficiency exceeds 1.1: the model form misses something there (cache
     # reuse, fusion, shape); their calibrated predictions are not to be read as meaningful factors
     suspect_families: tuple[str, ...] = ()
@@ -181,7 +179,7 @@ def _curve(raw: Any, where: str) -> tuple[tuple[float, float], ...]:
 
 
 _CALIBRATION_KEYS = {"run_id", "version", "rate_by_rows", "bandwidth_by_bytes", "overhead_s_per_op",
-                     "compute_efficiency", "memory_efficiency", "overlap_exponent", "write_allocate_above_bytes", "fit"}
+                     "compute_efficiency", "memory_efficiency", "overlap_exponent", "fit"}
 
 
 def _calibration(raw: Any, where: str) -> Calibration | None:
@@ -219,13 +217,7 @@ def _calibration(raw: Any, where: str) -> Calibration | None:
         memory_efficiency=factors("memory_efficiency"),
         overlap_exponent=float("inf") if p in (None, "inf", ".inf") else _number(p, f"{where}.overlap_exponent", 1.0),
         suspect_families=tuple(suspect),
-        write_allocate_above_bytes=_inf_or_number(raw.get("write_allocate_above_bytes"),
-                                                  f"{where}.write_allocate_above_bytes"),
     )
-
-
-def _inf_or_number(v: Any, where: str) -> float:
-    return float("inf") if v in (None, "inf", ".inf") else _number(v, where, strict=True)
 
 
 def parse_profile(raw: Any, path: str) -> HardwareProfile:

@@ -93,14 +93,13 @@ def simulate(models: Sequence[ModelConfig], profiles: Sequence[HardwareProfile],
                            token_zipf_exponent=token_zipf_exponent)
             flop = np.stack([np.broadcast_to(o.flop * o.n_layers, B.shape) for o in ops])
             byt = np.stack([np.broadcast_to(o.bytes * o.n_layers, B.shape) for o in ops])
-            written = np.stack([np.broadcast_to(o.bytes_written * o.n_layers, B.shape) for o in ops])
             kv_b = kv_cache_bytes(m, B, L, p)
             act_b = activation_bytes(m, B, S, p, phase)
             tokens = B * S
             for hw in profiles:
                 times = [op_time(flop[i], byt[i], calibration_family(o.family, phase, m.attention, mla),
                                  expert_compute_dtype(p, hw) if o.family == "moe_routed" else o.compute_dtype,
-                                 hw, mode, rows=o.rows, bytes_written=written[i]) for i, o in enumerate(ops)]
+                                 hw, mode, rows=o.rows) for i, o in enumerate(ops)]
                 comp = np.stack([t.compute_time_s for t in times])
                 mem = np.stack([t.memory_time_s for t in times])
                 time = np.stack([t.time_s for t in times])

@@ -105,9 +105,11 @@ class Efficiency:
     overhead_s: float = 0.0  # per dispatched op
     rate_by_rows: Curve = ()  # achieved FLOP/s by rows per reused operand, for the op's dtype
     bandwidth_by_bytes: Curve = ()  # achieved streaming bytes/s by working-set bytes
-    # write-allocate caches (CPUs): a written line is first read, so beyond the last-level cache a
-    # written byte moves twice; inf = no such cost (GPUs' full-line writes, speed of light)
-    write_allocate_above_bytes: float = math.inf
+    # Written bytes move once, as read ones do: no write-allocate term. Beyond the last-level cache a
+    # torch copy_ moves its read + written bytes at the read bandwidth on every host kind measured
+    # (paired with the probe read, 2-vCPU AMD EPYC Zen 4: copy / read 0.94-1.04 over three runs; Ice
+    # Lake 17.7 vs 18.5 GB/s, Xeon AMX 26.8 vs 30, the older AMD 34-37 vs its mv-based read), where
+    # a write-allocate cache would move each written byte twice (copy / read ~0.67).
 
 
 def interp_curve(x, curve: Curve, default: float) -> np.ndarray:
@@ -164,19 +166,16 @@ def dram_share(working_set_bytes, cache_bytes: float) -> np.ndarray:
 
 
 def time_s(flop, bytes_, peak_flop_per_s: float, bandwidth_bytes_per_s: float, eff: Efficiency, *,
-           rows=np.inf, n_ops=1.0, working_set_bytes=None, bytes_written=0.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+           rows=np.inf, n_ops=1.0, working_set_bytes=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """THE time function: (compute_s, memory_s, time_s) of ops with `flop` and `bytes_` (read +
     written; arrays broadcast). `rows` (rows per reused operand) picks the compute rate on the measured
     curve, `working_set_bytes` the bandwidth (default: bytes_; inf: DRAM-resident, e.g. a case measured
-    after a cache flush); `bytes_written` (part of bytes_) moves once more where the working set spills
-    a write-allocate cache."""
+    after a cache flush)."""
     rate = interp_curve(rows, eff.rate_by_rows, peak_flop_per_s)
     ws = bytes_ if working_set_bytes is None else working_set_bytes
     bw = interp_curve(ws, eff.bandwidth_by_bytes, bandwidth_bytes_per_s)
-    traffic = np.asarray(bytes_, dtype=np.float64) + np.asarray(bytes_written, dtype=np.float64) * dram_share(
-        ws, eff.write_allocate_above_bytes)
     compute_s = np.asarray(flop, dtype=np.float64) / (rate * eff.compute)
-    memory_s = traffic / (bw * eff.memory)
+    memory_s = np.asarray(bytes_, dtype=np.float64) / (bw * eff.memory)
     total = combine(compute_s, memory_s, eff.overlap_exponent) + np.asarray(n_ops, dtype=np.float64) * eff.overhead_s
     return compute_s, memory_s, total
 
@@ -208,17 +207,15 @@ def efficiency(hw: HardwareProfile, family: str, mode: str | Mode, compute_dtype
         overhead_s=cal.overhead_s_per_op,
         rate_by_rows=cal.rate_by_rows.get(compute_dtype or "", ()),
         bandwidth_by_bytes=cal.bandwidth_by_bytes,
-        write_allocate_above_bytes=cal.write_allocate_above_bytes,
     )
 
 
 def op_time(flop, bytes_, family: str, compute_dtype: str, hw: HardwareProfile,
-            mode: str | Mode = Mode.SPEED_OF_LIGHT, *, rows=np.inf, n_ops=1.0, working_set_bytes=None,
-            bytes_written=0.0) -> OpTime:
+            mode: str | Mode = Mode.SPEED_OF_LIGHT, *, rows=np.inf, n_ops=1.0, working_set_bytes=None) -> OpTime:
     dtype_used, peak = resolve_peak(hw, compute_dtype)
     eff = efficiency(hw, family, mode, dtype_used)
     c, m, t = time_s(flop, bytes_, peak, hw.memory_bandwidth_bytes_per_s.value, eff, rows=rows, n_ops=n_ops,
-                     working_set_bytes=working_set_bytes, bytes_written=bytes_written)
+                     working_set_bytes=working_set_bytes)
     return OpTime(compute_dtype=dtype_used, compute_time_s=c, memory_time_s=m, time_s=t, compute_bound=c >= m)
 
 

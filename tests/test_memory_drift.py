@@ -80,7 +80,7 @@ def test_roofline_inputs_weight_the_drift_by_the_memory_share():
     from simulators.hardware import resolve_profile
 
     curves = F.Curves({"fp32": ((1.0, 1e9), (1e4, 1e11))}, ((MiB, 100e9), (1024 * MiB, 20e9)),
-                      write_allocate_above_bytes=CACHE, drift_corrected=True)
+                      cache_bytes=CACHE, drift_corrected=True)
     base = {"status": "ok", "cache_state": "cold", "dtype": "fp32", "bytes": 256 * MiB, "n_ops": 0,
             "flop": 0.0, "rows": 1.0}
     probes = [20e9, 20e9, 20e9, 40e9, 40e9]  # usual: the median, 20 GB/s
