@@ -311,8 +311,9 @@ def run_all(results: Path, run_id: str, dev, *, resume: bool = False, progress: 
         raise ConfigError(f"{run_dir / rf.MEASURED}: no reference GEMM or read finished; cannot build a profile")
     v = _step("2/4 validate (leave-one-out, both modes) and fit the calibration", validate, run_dir)
     path = _step("3/4 predict and 4/4 report", report, run_dir)
-    n_noisy = int(measured.get("noisy", pd.Series(dtype=bool)).fillna(False).astype(bool).sum())
-    say(f"calibrated median |error| {v.overall():.1f}% over {len(v.cases) // 2} scored cases "
+    scored = v.cases[v.cases["mode"] == "calibrated"]  # the scored cases only, as in the table below
+    n_noisy = int(scored["noisy"].fillna(False).astype(bool).sum()) if "noisy" in scored else 0
+    say(f"calibrated median |error| {v.overall():.1f}% over {len(scored)} scored cases "
         f"({n_noisy} flagged noisy); speed of light {v.overall('speed_of_light'):.1f}%")
     return path, v
 

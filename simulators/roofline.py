@@ -106,10 +106,10 @@ class Efficiency:
     rate_by_rows: Curve = ()  # achieved FLOP/s by rows per reused operand, for the op's dtype
     bandwidth_by_bytes: Curve = ()  # achieved streaming bytes/s by working-set bytes
     # Written bytes move once, as read ones do: no write-allocate term. Beyond the last-level cache a
-    # torch copy_ moves its read + written bytes at the read bandwidth on every host kind measured
-    # (paired with the probe read, 2-vCPU AMD EPYC Zen 4: copy / read 0.94-1.04 over three runs; Ice
-    # Lake 17.7 vs 18.5 GB/s, Xeon AMX 26.8 vs 30, the older AMD 34-37 vs its mv-based read), where
-    # a write-allocate cache would move each written byte twice (copy / read ~0.67).
+    # torch copy_ moves its read + written bytes at about the read bandwidth on every host kind
+    # measured, where a write-allocate cache would give ~0.67 of it (copy / paired probe read on the
+    # 2-vCPU AMD EPYC Zen 4: 1.00-1.23 over 12 copies of three runs, 0.66-0.98 over 6 of two earlier
+    # ones; Ice Lake 17.7 vs 18.5 GB/s, Xeon AMX 26.8 vs 30, the older AMD 34-37 vs its mv-based read).
 
 
 def interp_curve(x, curve: Curve, default: float) -> np.ndarray:
