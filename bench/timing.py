@@ -148,10 +148,15 @@ class NoiseProbe:
         (`max_parallel_ratio`); during a stall it does not. This catches bursts that began before
         the first probe, which the relative test cannot.
     While slow: pause (growing) and probe again, up to `max_wait_s` per case and `total_wait_s` per run.
+
+    `tolerance` 1.25: over three runs on the Zen 3 guest (126 scored cases each) the cases timed after a
+    probe 1.25-1.35x slower than the reference had a median calibrated |error| of 17-22%, the others
+    7-14%; short cases of many small parallel ops (the V4 indexer at 0.3-2 ms) ran up to 2.6x slower
+    there, far more than the probe's own slowdown.
     """
 
     def __init__(self, compute: Callable[[], object], memory: Callable[[], object], sync: Sync = _no_sync, *,
-                 compute_serial: Callable[[], object] | None = None, tolerance: float = 1.35,
+                 compute_serial: Callable[[], object] | None = None, tolerance: float = 1.25,
                  max_parallel_ratio: float = 0.85, max_wait_s: float = 10.0, total_wait_s: float = 60.0,
                  pause_s: float = 0.2, repeats: int = 3, reference_quantile: float = 0.25,
                  sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.perf_counter):

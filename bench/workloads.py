@@ -4,6 +4,7 @@ before a kernel is timed. Model dimensions come from the shipped model configs."
 from __future__ import annotations
 
 from collections.abc import Callable
+import statistics
 import time
 from dataclasses import dataclass, field
 
@@ -94,9 +95,10 @@ def check_v4(case: Case, device, dt) -> str:
 
 # ---- checks ----------------------------------------------------------------------------------
 
-def check_key(case: Case) -> tuple[str, str, str]:
-    """Cases sharing a key share one check (run once per run): the kernel at one model's dims."""
-    return case.kernel, case.model, case.dtype
+def check_key(case: Case) -> tuple:
+    """Cases sharing a key share one check (run once per run): the kernel at one model's dims. Reads
+    are raced at each size: the fastest read form in cache need not be the fastest beyond it."""
+    return (case.kernel, case.model, case.dtype) + ((case.n_bytes,) if case.kernel == "read" else ())
 
 
 def _small(case: Case) -> tuple[int, int, int]:
@@ -109,16 +111,19 @@ def _small(case: Case) -> tuple[int, int, int]:
     return B, case.query_len or 1, L
 
 
-def race(forms: dict[str, Callable[[], object]], repeats: int = 3) -> str:
-    """The fastest of several correct forms of one computation (best of `repeats` after a warm-up)."""
-    best: tuple[float, str] | None = None
-    for name, fn in forms.items():
+def race(forms: dict[str, Callable[[], object]], rounds: int = 7) -> str:
+    """The fastest of several correct forms of one computation: after a warm-up call of each, `rounds`
+    rounds time every form once, in an order that rotates, and the lowest median wins. Interleaved,
+    so a burst of a neighbour's load slows every form alike: timed back to back (3 calls of one form,
+    then of the next) a burst once made the slower read form win at every size of a run."""
+    names = list(forms)
+    for fn in forms.values():
         fn()
-        t = min(_wall(fn) for _ in range(repeats))
-        if best is None or t < best[0]:
-            best = (t, name)
-    assert best is not None
-    return best[1]
+    times: dict[str, list[float]] = {n: [] for n in names}
+    for r in range(rounds):
+        for name in names[r % len(names):] + names[: r % len(names)]:
+            times[name].append(_wall(forms[name]))
+    return min(names, key=lambda n: statistics.median(times[n]))
 
 
 def _wall(fn) -> float:
@@ -169,8 +174,8 @@ def check_case(case: Case, dev: Device) -> str:
     if k == "dispatch":
         return "add_1"
     calibrate.check(device, case.dtype, kernels=[k])
-    if k == "read":  # sum vs mv: which streams faster depends on the CPU (AMD: sum ~2x; Intel: mv ~15%)
-        x = calibrate.make_stream_inputs(min(case.n_bytes, 64 << 20), device)
+    if k == "read":  # which form streams fastest depends on the CPU and the size (see calibrate.READ_FORMS)
+        x = calibrate.make_stream_inputs(case.n_bytes, device)
         return race({name: (lambda f=f: (f(x["src"], x["ones"]), dev.synchronize()))
                      for name, f in calibrate.READ_FORMS.items()})
     return {"gemm": "scaled_mm" if case.dtype == "fp8" else "mm", "copy": "copy_"}[k]

@@ -155,3 +155,25 @@ def test_probe_total_wait_budget_is_shared_across_cases():
     assert not probe.wait_quiet().quiet
     assert sum(slept) == pytest.approx(3.0)
     assert probe.wait_quiet().retries == 0  # budget spent: no more waiting
+
+
+def test_race_picks_the_faster_form_through_a_burst(monkeypatch):
+    """Form b is twice as fast, but a burst slows calls 2-5 tenfold (the warm-up is call 1 or 2):
+    timed back to back (b warm, b, b, b, then a) the burst is all of b's timed calls and a would win."""
+    from bench import workloads
+
+    calls = {"n": 0}
+    cost = {"a": 2e-3, "b": 1e-3}
+    clock = {"t": 0.0}
+
+    def form(name):
+        def fn():
+            calls["n"] += 1
+            burst = 10.0 if 2 <= calls["n"] <= 5 else 1.0
+            clock["t"] += cost[name] * burst
+        return fn
+
+    monkeypatch.setattr(workloads.time, "perf_counter", lambda: clock["t"])
+    assert workloads.race({"b": form("b"), "a": form("a")}) == "b"
+    calls["n"] = 0
+    assert workloads.race({"a": form("a"), "b": form("b")}) == "b"
