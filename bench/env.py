@@ -48,6 +48,36 @@ def cpu_flags() -> list[str]:
     return []
 
 
+LSCPU_LEFT_OUT = ("Flags", "Vulnerability")  # flags: cpu_flags keeps those that pick kernels
+
+
+def lscpu() -> dict[str, str] | None:
+    """`lscpu` as field -> value (family, model, stepping, caches, hypervisor...): the CPU kind changes
+    between machines that print the same model name ('AMD EPYC' is Zen 3 on one guest, Zen 4 on
+    another). None where lscpu is missing."""
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=10, env={**os.environ, "LC_ALL": "C"})
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if out.returncode != 0:
+        return None
+    fields = {}
+    for line in out.stdout.splitlines():
+        key, sep, value = line.partition(":")
+        key = key.strip()
+        if sep and value.strip() and not key.startswith(LSCPU_LEFT_OUT):
+            fields[key] = value.strip()
+    return fields
+
+
+def torch_cpu_capability() -> str | None:
+    """The vector ISA that ATen's CPU kernels dispatch to here (DEFAULT, AVX2, AVX512, ...)."""
+    try:
+        return torch.backends.cpu.get_cpu_capability()
+    except (AttributeError, RuntimeError):
+        return None
+
+
 def nvml_info() -> dict[str, Any]:
     """Driver, clocks (MHz), power (W) and temperature (C) per GPU; {"available": False, ...} when NVML
     cannot load (no driver: pynvml.nvmlInit raises NVMLError_LibraryNotFound)."""
@@ -102,6 +132,8 @@ def collect_env(dev: Device, threads: int, extra: dict[str, Any] | None = None) 
         "cpu": cpu_model_name(),
         "cpu_flags": cpu_flags(),
         "cpu_cache_bytes": cpu_cache_bytes(),
+        "lscpu": lscpu(),
+        "torch_cpu_capability": torch_cpu_capability(),
         "host_memory_bytes": host_memory_bytes(),
         "device_memory_bytes": dev.memory_bytes(),
         "device_llc_bytes": dev.last_level_cache_bytes(),

@@ -4,6 +4,7 @@ without duplicates, out of memory -> skipped row, failed check -> kernel aborted
 from __future__ import annotations
 
 import json
+import shutil
 
 import pandas as pd
 import pytest
@@ -162,6 +163,10 @@ def test_env_json_and_probe_columns(tmp_path, cpu):
     if not env["nvml"]["available"]:
         assert env["nvml"]["error"]  # e.g. NVMLError_LibraryNotFound on a CPU-only host: caught, recorded
     assert df["probe_compute_ratio"].notna().all() and df["probe_quiet"].notna().all()
+    if shutil.which("lscpu"):  # the CPU kind beyond its model name: family, model and stepping
+        assert "Architecture" in env["lscpu"] and "Flags" not in env["lscpu"]
+        assert "CPU family" in env["lscpu"] or env["lscpu"]["Architecture"] != "x86_64"
+    assert env["torch_cpu_capability"] == torch.backends.cpu.get_cpu_capability()
 
 
 def test_cases_beyond_the_cache_pair_every_sample_with_the_probe(tmp_path, cpu, monkeypatch):
